@@ -1,0 +1,1 @@
+"""Code shared by every small_lm script: the dataset format, labels, metrics and I/O helpers."""
