@@ -1,0 +1,856 @@
+#!/usr/bin/env python
+"""Generate a labelled dataset of scheduling messages (entities + intent) for the small models.
+
+Two backends write the same dataset file (see ``small_lm/data.py`` and ``small_lm/dataset.schema.json``):
+
+- ``openai``: asks a chat model (OpenAI, or any OpenAI-compatible server via ``--base-url``: vLLM, Ollama,
+  llama.cpp) for messages with their intent and entity *strings*, using structured outputs.  Offsets and BIO
+  tags are computed here, so a model never has to count characters; answers that do not line up are
+  rejected and counted by reason.
+- ``offline``: the template generator in ``small_lm/offline.py``; no network, seconds for thousands.
+
+Accepted examples are appended to ``<output>.partial.jsonl`` as they arrive, so an interrupted run loses
+nothing: run the same command again and it only generates what is missing.
+
+    python generate_dataset.py --num-examples 500 --output datasets/emails.json
+    python generate_dataset.py --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    python generate_dataset.py --backend offline --num-examples 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+from dotenv import load_dotenv
+from tqdm import tqdm
+
+from small_lm.data import (
+    DEFAULT_ENTITY_TYPES,
+    DEFAULT_INTENTS,
+    DatasetError,
+    Span,
+    bio_labels,
+    build_document,
+    find_entity,
+    make_example,
+    split_examples,
+    validate_example,
+    write_json_atomic,
+)
+from small_lm.guideline import ANNOTATION_GUIDELINE
+
+PROG = "generate_dataset.py"
+DEFAULT_MODEL = "gpt-4.1-mini"
+# Local servers ignore the key, but the openai client refuses to start without one.
+PLACEHOLDER_KEY = "not-needed"
+# USD per million (input, output) tokens, for the cost estimate only; other models get a null cost.
+PRICES_PER_MILLION = {
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o-mini": (0.15, 0.60),
+}
+# A run stops after this many requests in a row failed even after their retries: the server is down,
+# and hammering it further only burns time.
+MAX_FAILURES_IN_A_ROW = 3
+REJECTION_REASONS = (
+    "malformed_json",
+    "schema_mismatch",
+    "unknown_intent",
+    "unknown_entity_type",
+    "entity_not_in_text",
+    "duplicate",
+)
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def comma_list(value: str) -> list[str]:
+    items = list(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list, got nothing")
+    return items
+
+
+def entity_type_list(value: str) -> list[str]:
+    types = [t.upper() for t in comma_list(value)]
+    for t in types:
+        if not re.fullmatch(r"[A-Z][A-Z_]*", t):
+            raise argparse.ArgumentTypeError(f"entity type {t!r}: use letters and underscores, e.g. DATE,LOCATION")
+    return types
+
+
+def split_fractions(value: str) -> list[float]:
+    try:
+        fractions = [float(part) for part in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.1,0.1, got {value!r}") from None
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"expected three non-negative numbers summing to 1, got {value!r}")
+    return fractions
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 <= number < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    number = non_negative_float(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Generate a labelled dataset of scheduling messages (entities as BIO tags + intent).",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["openai", "offline"],
+        default=None,
+        help="where examples come from (default: openai when OPENAI_API_KEY or a base URL is set, else offline)",
+    )
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="chat model name (openai backend; default: %(default)s)")
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 for vLLM (default: $OPENAI_BASE_URL, "
+        "else api.openai.com); without OPENAI_API_KEY a placeholder key is sent",
+    )
+    parser.add_argument(
+        "--num-examples", type=positive_int, default=50, help="examples in the dataset (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for prompts, shuffling and the offline generator (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="dataset file to write (default: a new datasets/<backend>-<model>-<timestamp>.json)",
+    )
+    parser.add_argument(
+        "--entity-types",
+        type=entity_type_list,
+        default=",".join(DEFAULT_ENTITY_TYPES),
+        help="comma-separated entity types, more than the defaults allowed, e.g. ...,LOCATION (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--intents",
+        type=comma_list,
+        default=",".join(DEFAULT_INTENTS),
+        help="comma-separated intents, e.g. inquiry,cancel,reschedule (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--split",
+        type=split_fractions,
+        default="0.8,0.1,0.1",
+        help="train,validation,test fractions (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=4, help="requests in flight at once (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--examples-per-request",
+        type=positive_int,
+        default=8,
+        help="messages asked for per request (default: %(default)s)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument(
+        "--max-retries",
+        type=non_negative_int,
+        default=5,
+        help="retries per request on 429, 5xx, timeouts, connection errors (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout", type=positive_float, default=120.0, help="seconds to wait for one answer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--retry-delay",
+        type=non_negative_float,
+        default=1.0,
+        help="first backoff delay in seconds, doubling with each retry, with random jitter (default: %(default)s)",
+    )
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------- prompts
+
+# The lists are packed several items to a line for reading; keep the formatter off them.
+# fmt: off
+SCENARIOS = [
+    "a weekly team meeting", "a dentist appointment", "a client call", "a job interview",
+    "a parent-teacher meeting at school", "a doctor's check-up", "a 1:1 with a manager", "a project kickoff",
+    "a haircut booking", "a car service appointment", "a university office hour", "a sales demo",
+    "lunch with a colleague", "a board meeting", "a physiotherapy session", "a visa appointment",
+    "a tutoring lesson", "a vet appointment for a dog", "a plumber's visit", "a volunteer shift",
+    "a podcast recording", "a performance review", "a flat viewing with an estate agent", "a therapy session",
+    "a wedding venue tour", "a call with a supplier abroad", "a code review session", "a thesis defence rehearsal",
+    "a yoga class", "a meeting with a bank adviser", "a football practice for kids", "a book club evening",
+]
+TONES = [
+    "formal", "friendly", "terse", "apologetic", "urgent", "casual", "polite but firm", "cheerful", "stressed",
+    "hesitant",
+]
+LENGTHS = [
+    "a few words", "one short sentence", "two or three sentences", "a short paragraph",
+    "a full email with greeting and sign-off",
+]
+STYLES = [
+    "a new email", "a reply to an earlier email (may quote a line starting with '>')",
+    "a forwarded email with a short note on top", "a short chat message", "a text message with abbreviations",
+    "a voice-assistant command transcript: all lowercase, no punctuation, numbers spelled out "
+    "(\"nine thirty am\", \"the twenty first\", emails as \"joe at gmail dot com\")",
+    "a note left in a shared calendar",
+]
+DATE_FORMATS = [
+    "relative words (tomorrow, next tuesday, this friday)", "month names (June 3rd, 3 June)",
+    "US numeric (6/3)", "day-first numeric (03/06)", "ISO (2025-06-03)", "ordinals only (the 14th)",
+    "ranges (monday to wednesday)", "weekday with date (Tue 3 Jun)",
+]
+TIME_FORMATS = [
+    "12-hour (3pm, 3:30 PM)", "24-hour (15:30)", "words (half past two, noon, nine am)",
+    "parts of the day (this afternoon, tonight, in the morning)", "ranges (10-11am, from 2 to 4pm)",
+]
+NAME_ORIGINS = [
+    "English", "Nigerian", "Indian", "Chinese", "Japanese", "Korean", "Vietnamese", "Arabic", "Turkish",
+    "Persian", "Spanish", "Mexican", "Brazilian", "Polish", "Russian", "German", "French", "Italian", "Greek",
+    "Swedish", "Dutch", "Irish", "Ghanaian", "Kenyan", "Ethiopian", "Filipino", "Indonesian", "Israeli",
+]
+HABITS = [
+    "normal casing and punctuation", "all lowercase", "sloppy: missing punctuation and a typo or two",
+    "a word in ALL CAPS for emphasis", "no greeting, straight to the point", "many exclamation marks",
+    "names written in lowercase", "emoji at the end",
+]
+# fmt: on
+# Look-alikes the model should write into messages without tagging them: the cases small models get wrong.
+# The second element lists entity types under which the phrase *is* an entity, so it is not offered then.
+HARD_NEGATIVES = [
+    ("family words (mom, my sister, grandpa)", ()),
+    ("places and rooms (Berlin, room 4B, the main office)", ("LOCATION", "PLACE", "ROOM")),
+    ("event names (standup, the offsite, quarterly review)", ("EVENT",)),
+    ("greetings and sign-offs (Hi team, Best regards, Cheers)", ()),
+    ("assistant wake words (alexa, siri, hey google)", ()),
+    ("recurring phrases (every monday, weekly, each morning)", ()),
+    ("durations (for 30 minutes, an hour, two weeks)", ("DURATION",)),
+    ("entity-like words used otherwise (May I ask, Will you, a date with the dentist)", ()),
+    ("company names (Acme Corp, Globex)", ("ORG", "ORGANIZATION", "COMPANY")),
+    ("numbers that are not dates or times (room 12, 3 people, order #4411)", ("PHONE", "NUMBER")),
+    ("job titles without a name (the manager, the doctor)", ()),
+]
+NO_ENTITY_SHARE = 0.15
+
+
+def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
+    """The fixed instructions for a run; also saved in the dataset's metadata."""
+    extra_types = [t for t in entity_types if t not in DEFAULT_ENTITY_TYPES]
+    extra_intents = [i for i in intents if i not in DEFAULT_INTENTS]
+    notes = ""
+    if extra_types or extra_intents:
+        # The guideline only defines the default labels; say which others exist and that they win.
+        notes = (
+            f"\nThis dataset also uses: {', '.join(extra_types + extra_intents)}. They mean what their names "
+            "say; where the guideline above says something is not an entity but it fits one of these types, "
+            "tag it with that type.\n"
+        )
+    unused = [t for t in DEFAULT_ENTITY_TYPES if t not in entity_types]
+    if unused:
+        notes += f"Do not tag {', '.join(unused)}: this dataset does not use those types.\n"
+    return (
+        "You write realistic, varied messages about scheduling (emails, replies, chat messages, voice-assistant "
+        "commands) and annotate them, to train a small model that reads such messages.\n\n"
+        f"Intents: {', '.join(intents)}. Entity types: {', '.join(entity_types)}.\n\n"
+        f"{ANNOTATION_GUIDELINE}{notes}\n"
+        "Rules:\n"
+        "- Every message is new: vary openings, wording, names, dates and sentence structure.\n"
+        "- List every entity in the order it appears, with its type and its text copied exactly from the "
+        "message (same spelling, casing and spacing); list a repeated mention once per occurrence.\n"
+        "- Give entity strings only: no character offsets, no BIO tags.\n"
+        "- Answer with JSON that follows the given schema, nothing else.\n"
+    )
+
+
+def user_prompt(rng: random.Random, mix: dict[str, int], entity_types: Sequence[str]) -> str:
+    """One request's instructions: an intent mix and a random draw of scenario, style, formats and traps."""
+    total = sum(mix.values())
+    counts = ", ".join(f'{n} with intent "{intent}"' for intent, n in mix.items() if n)
+    no_entities = int(total * NO_ENTITY_SHARE + rng.random())  # rounds up with the right probability
+    negatives = [text for text, types in HARD_NEGATIVES if not set(types) & set(entity_types)]
+    shortest, longest = sorted(rng.sample(range(len(LENGTHS)), 2))
+    lines = [
+        f"Write {total} messages: {counts}.",
+        f"Scenarios: {'; '.join(rng.sample(SCENARIOS, min(total, 3)))}.",
+        f"Styles: {'; '.join(rng.sample(STYLES, 2))}.",
+        f"Tone: {' or '.join(rng.sample(TONES, 2))}. Length: {LENGTHS[shortest]} to {LENGTHS[longest]}.",
+        f"Write dates as {' or '.join(rng.sample(DATE_FORMATS, 2))}.",
+        f"Write times as {' or '.join(rng.sample(TIME_FORMATS, 2))}.",
+        f"People's names: {', '.join(rng.sample(NAME_ORIGINS, 3))} names (first, last or full).",
+        f"Habits: {'; '.join(rng.sample(HABITS, 2))}.",
+        f"Mention, without tagging them: {'; '.join(rng.sample(negatives, min(2, len(negatives))))}.",
+        f"Across the messages use each entity type at least once: {', '.join(entity_types)}.",
+    ]
+    if no_entities:
+        lines.append(f"{no_entities} of the messages must have no entities at all (still about scheduling).")
+    return "\n".join(lines)
+
+
+def response_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict[str, Any]:
+    """Strict structured-output schema: every property required, no extra properties, enums for labels."""
+    entity = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "text"],
+        "properties": {"type": {"type": "string", "enum": list(entity_types)}, "text": {"type": "string"}},
+    }
+    example = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["text", "intent", "entities"],
+        "properties": {
+            "text": {"type": "string"},
+            "intent": {"type": "string", "enum": list(intents)},
+            "entities": {"type": "array", "items": entity},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["examples"],
+        "properties": {"examples": {"type": "array", "items": example}},
+    }
+
+
+# What an answer is checked against locally: the shape only.  Labels are checked one by one afterwards, so
+# that an unknown intent or type is counted as such (a non-strict server may not enforce the enums).
+ITEM_VALIDATOR = jsonschema.Draft202012Validator(
+    {
+        "type": "object",
+        "required": ["text", "intent", "entities"],
+        "properties": {
+            "text": {"type": "string", "pattern": r"\S"},
+            "intent": {"type": "string"},
+            "entities": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["type", "text"],
+                    "properties": {"type": {"type": "string"}, "text": {"type": "string"}},
+                },
+            },
+        },
+    }
+)
+
+
+# ------------------------------------------------------------------------------------------ checking answers
+
+
+def normalize(text: str) -> str:
+    """Duplicate key: case and whitespace do not make a message new."""
+    return " ".join(text.lower().split())
+
+
+def parse_answer(content: str | None) -> tuple[list[Any], str | None]:
+    """The answer's example items, or a rejection reason for the whole answer."""
+    try:
+        answer = json.loads(content or "")
+    except json.JSONDecodeError:
+        return [], "malformed_json"
+    if not isinstance(answer, dict) or not isinstance(answer.get("examples"), list):
+        return [], "schema_mismatch"
+    return answer["examples"], None
+
+
+def check_item(
+    item: Any, entity_types: Sequence[str], intents: Sequence[str], seen: set[str]
+) -> tuple[Any, str | None]:
+    """``(text, intent, spans)`` for a usable item, else ``(None, reason)``; ``seen`` holds accepted texts.
+
+    Entity strings are located with ``find_entity``: in the listed order for repeats, on token edges only,
+    so the BIO tags built from the spans say exactly what the model meant.
+    """
+    if not ITEM_VALIDATOR.is_valid(item):
+        return None, "schema_mismatch"
+    text = item["text"].strip()
+    if normalize(text) in seen:
+        return None, "duplicate"
+    if item["intent"] not in intents:
+        return None, "unknown_intent"
+    if any(entity["type"] not in entity_types for entity in item["entities"]):
+        return None, "unknown_entity_type"
+    spans: list[Span] = []
+    for entity in item["entities"]:
+        found = find_entity(text, entity["text"].strip(), [(s.start, s.end) for s in spans])
+        if found is None:
+            return None, "entity_not_in_text"
+        spans.append(Span(entity["type"], *found))
+    return (text, item["intent"], spans), None
+
+
+# ------------------------------------------------------------------------------------ accepted examples (state)
+
+
+def partial_path(output: Path) -> Path:
+    return output.with_name(output.name + ".partial.jsonl")
+
+
+@dataclass
+class Collected:
+    """Accepted examples (in the partial file too), what was rejected, and what it cost."""
+
+    partial: Path
+    entity_types: list[str]
+    intents: list[str]
+    id_prefix: str
+    examples: list[dict] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    rejected: Counter = field(default_factory=Counter)
+    resumed: int = 0
+
+    def load_partial(self) -> None:
+        """Read back a previous run's accepted examples; a half-written last line (a crash) is dropped."""
+        if not self.partial.exists():
+            return
+        lines = self.partial.read_text(encoding="utf-8").splitlines()
+        labels = bio_labels(self.entity_types)
+        clean = True
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                example = json.loads(line)
+            except json.JSONDecodeError:
+                if n == len(lines):
+                    clean = False
+                    break
+                raise DatasetError(f"{self.partial}: line {n}: not valid JSON; delete the file to start over") from None
+            try:
+                validate_example(example, labels, self.intents)
+            except DatasetError as err:
+                raise DatasetError(
+                    f"{self.partial}: line {n}: {err} (made with other --entity-types/--intents? "
+                    "delete the file to start over)"
+                ) from None
+            self.examples.append(example)
+            self.seen.add(normalize(example["text"]))
+        if not clean:  # rewrite without the torn line, so appends start on a fresh line
+            write_lines(self.partial, [json.dumps(x, ensure_ascii=False) for x in self.examples])
+        self.resumed = len(self.examples)
+
+    def add_answer(self, content: str | None) -> None:
+        """Check an answer's items and append the accepted ones to the partial file, flushed to disk."""
+        items, reason = parse_answer(content)
+        if reason:
+            self.rejected[reason] += 1
+        accepted = []
+        for item in items:
+            checked, reason = check_item(item, self.entity_types, self.intents, self.seen)
+            if checked is None:
+                self.rejected[reason] += 1
+                continue
+            text, intent, spans = checked
+            example = make_example(f"{self.id_prefix}-{len(self.examples):06d}", text, intent, spans)
+            self.examples.append(example)
+            self.seen.add(normalize(text))
+            accepted.append(json.dumps(example, ensure_ascii=False))
+        if accepted:
+            with self.partial.open("a", encoding="utf-8") as f:
+                f.write("\n".join(accepted) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    def intent_counts(self) -> Counter:
+        return Counter(x["intent"] for x in self.examples)
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def intent_mix(k: int, intents: Sequence[str], have: Counter, rng: random.Random) -> dict[str, int]:
+    """Split ``k`` requested messages among intents, each to whichever intent is furthest behind."""
+    counts, mix = Counter(have), {intent: 0 for intent in intents}
+    for _ in range(k):
+        intent = min(intents, key=lambda i: (counts[i], rng.random()))
+        counts[intent] += 1
+        mix[intent] += 1
+    return mix
+
+
+# --------------------------------------------------------------------------------------------- openai backend
+
+
+class GenerationError(RuntimeError):
+    """A run that cannot go on; the message says why and what to do."""
+
+
+class RequestFailed(Exception):
+    """One request failed even after its retries; the run goes on without it."""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0  # HTTP attempts, retries included
+    retries: int = 0
+    failed: int = 0
+
+    def cost(self, model: str | None) -> float | None:
+        # Dated snapshots ("gpt-4.1-mini-2025-04-14") cost what their family costs.
+        price = PRICES_PER_MILLION.get(re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model or ""))
+        if price is None:
+            return None
+        return round((self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6, 6)
+
+
+def describe_error(err: Exception) -> str:
+    import openai
+
+    if isinstance(err, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(err, openai.APIConnectionError):
+        return f"connection failed ({err.__cause__ or err})"
+    return str(getattr(err, "message", None) or err)[:300]
+
+
+def is_retryable(err: Exception) -> bool:
+    import openai
+
+    if isinstance(err, openai.APIConnectionError):  # timeouts included
+        return True
+    if isinstance(err, openai.APIStatusError):
+        if getattr(err, "code", None) == "insufficient_quota":  # a 429 that waiting does not fix
+            return False
+        return err.status_code in (408, 409, 429) or err.status_code >= 500
+    return False
+
+
+def fatal_message(err: Exception, model: str, host: str) -> str:
+    """What a non-retryable error means for the whole run, in one line."""
+    status = getattr(err, "status_code", None)
+    detail = describe_error(err)
+    if status == 401:
+        return f"the server at {host} rejected the API key ({detail}); check OPENAI_API_KEY (environment or .env)"
+    if status == 404:
+        return f"model {model!r} or the endpoint was not found at {host} ({detail}); check --model and --base-url"
+    if getattr(err, "code", None) == "insufficient_quota":
+        return f"the account at {host} is out of quota ({detail})"
+    return f"the server at {host} refused the request ({detail})"
+
+
+class FatalRequestError(Exception):
+    pass
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int
+    base_delay: float
+
+    def delay(self, attempt: int) -> float:
+        # Exponential backoff with jitter, so parallel requests that failed together do not retry together.
+        return min(60.0, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
+
+
+async def create_with_retries(client: Any, request: dict[str, Any], policy: RetryPolicy, usage: Usage) -> Any:
+    """One chat completion, retried on 429, 5xx, timeouts and connection errors."""
+    import openai
+
+    for attempt in range(policy.max_retries + 1):
+        usage.requests += 1
+        try:
+            return await client.chat.completions.create(**request)
+        except openai.OpenAIError as err:
+            if not is_retryable(err):
+                raise FatalRequestError(err) from None
+            if attempt == policy.max_retries:
+                raise RequestFailed(describe_error(err)) from None
+            usage.retries += 1
+            await asyncio.sleep(policy.delay(attempt))
+    raise AssertionError("unreachable")
+
+
+async def generate_openai(
+    args: argparse.Namespace, collected: Collected, api_key: str, base_url: str | None, prompt: str, usage: Usage
+) -> None:
+    """Ask for examples, ``--concurrency`` requests at a time, until ``--num-examples`` are accepted."""
+    from openai import AsyncOpenAI
+
+    host = urlsplit(base_url).hostname if base_url else "api.openai.com"
+    schema = {"name": "scheduling_messages", "strict": True, "schema": response_schema(args.entity_types, args.intents)}
+    policy = RetryPolicy(args.max_retries, args.retry_delay)
+    target = args.num_examples
+    # Enough requests for a poor model to still finish (a third of answers rejected), but no endless loop.
+    budget = 3 * math.ceil(max(0, target - len(collected.examples)) / args.examples_per_request) + args.concurrency
+    index, failures_in_a_row = collected.resumed, 0
+    in_flight: dict[asyncio.Task, dict[str, int]] = {}
+    bar = tqdm(total=target, initial=min(target, len(collected.examples)), unit="ex", desc="generating")
+
+    async with AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=args.timeout, max_retries=0) as client:
+        try:
+            while True:
+                asked = sum(sum(mix.values()) for mix in in_flight.values())
+                while len(in_flight) < args.concurrency and budget > 0:
+                    k = min(args.examples_per_request, target - len(collected.examples) - asked)
+                    if k <= 0:
+                        break
+                    # Seeded per request, so a rerun asks the same things in the same order.
+                    rng = random.Random(f"{args.seed}:{index}")
+                    have = collected.intent_counts() + sum(map(Counter, in_flight.values()), Counter())
+                    mix = intent_mix(k, args.intents, have, rng)
+                    request = {
+                        "model": args.model,
+                        "messages": [
+                            {"role": "system", "content": prompt},
+                            {"role": "user", "content": user_prompt(rng, mix, args.entity_types)},
+                        ],
+                        "response_format": {"type": "json_schema", "json_schema": schema},
+                    }
+                    in_flight[asyncio.create_task(create_with_retries(client, request, policy, usage))] = mix
+                    index, budget, asked = index + 1, budget - 1, asked + k
+                if not in_flight:
+                    break
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del in_flight[task]
+                    try:
+                        response = task.result()
+                    except FatalRequestError as err:
+                        raise GenerationError(fatal_message(err.args[0], args.model, str(host))) from None
+                    except RequestFailed as err:
+                        usage.failed += 1
+                        failures_in_a_row += 1
+                        tqdm.write(f"{PROG}: a request failed after {args.max_retries} retries: {err}", file=sys.stderr)
+                        if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                            raise GenerationError(
+                                f"{failures_in_a_row} requests in a row failed after {args.max_retries} retries "
+                                f"each (last: {err})"
+                            ) from None
+                        continue
+                    failures_in_a_row = 0
+                    if response.usage is not None:
+                        usage.prompt_tokens += response.usage.prompt_tokens or 0
+                        usage.completion_tokens += response.usage.completion_tokens or 0
+                    content = response.choices[0].message.content if response.choices else None
+                    collected.add_answer(content)
+                bar.n = min(target, len(collected.examples))
+                cost = usage.cost(args.model)
+                bar.set_postfix(
+                    rejected=sum(collected.rejected.values()),
+                    tokens=usage.prompt_tokens + usage.completion_tokens,
+                    cost="n/a" if cost is None else f"${cost:.4f}",
+                )
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            bar.close()
+    if len(collected.examples) < target:
+        raise GenerationError(
+            f"only {len(collected.examples)} of {target} examples after {usage.requests} requests "
+            f"(rejected: {dict(collected.rejected) or 'none'})"
+        )
+
+
+# -------------------------------------------------------------------------------------------- offline backend
+
+
+def generate_offline_examples(args: argparse.Namespace) -> list[dict]:
+    """The template generator's examples, checked against the format like any other source."""
+    try:
+        from small_lm.offline import generate_offline
+    except ImportError as err:
+        raise GenerationError(f"the offline backend is not available ({err})") from None
+    examples = generate_offline(args.num_examples, args.seed, list(args.entity_types), list(args.intents))
+    labels = bio_labels(args.entity_types)
+    for i, example in enumerate(examples):
+        try:
+            validate_example(example, labels, args.intents)
+        except DatasetError as err:
+            raise GenerationError(f"offline generator: example {i}: {err}") from None
+    if len(examples) < args.num_examples:
+        raise GenerationError(f"offline generator returned {len(examples)} of {args.num_examples} examples")
+    return examples
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+
+def default_output(backend: str, model: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = "offline" if backend == "offline" else f"openai-{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}"
+    return Path("datasets") / f"{name}-{stamp}.json"
+
+
+def check_output(output: Path, overwrite: bool) -> str | None:
+    """Why ``output`` cannot be written, or None."""
+    if output.is_dir():
+        return f"--output {output} is a directory"
+    if output.exists() and not overwrite:
+        return f"{output} already exists; pass --overwrite to replace it or choose another --output"
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"cannot create the folder for --output {output}: {err.strerror}"
+    if not os.access(output.parent, os.W_OK):
+        return f"cannot write to {output.parent} (--output {output})"
+    return None
+
+
+def safe_host(base_url: str | None) -> str | None:
+    """Host and port of the server, without any user:password part, for the metadata."""
+    if not base_url:
+        return "api.openai.com"
+    parts = urlsplit(base_url)
+    return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else None
+
+
+def finish(args: argparse.Namespace, output: Path, examples: list[dict], metadata: dict[str, Any]) -> dict:
+    """Exactly N examples, shuffled with the seed, split and written atomically."""
+    examples = list(examples[: args.num_examples])
+    random.Random(args.seed).shuffle(examples)
+    splits = split_examples(examples, args.split)
+    document = build_document(splits, args.entity_types, args.intents, metadata)
+    write_json_atomic(output, document)
+    return document
+
+
+def summary(output: Path, document: dict, rejected: Counter, usage: Usage, cost: float | None, seconds: float) -> str:
+    counts = document["metadata"]["counts"]
+    splits = ", ".join(f"{name} {n}" for name, n in counts["splits"].items())
+    intents = ", ".join(f"{name} {n}" for name, n in counts["intents"].items())
+    lines = [f"wrote {output}: {sum(counts['splits'].values())} examples ({splits}; {intents}) in {seconds:.1f}s"]
+    if usage.requests:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in rejected.most_common())
+        lines.append(
+            f"  {usage.requests} requests ({usage.retries} retries, {usage.failed} failed); "
+            f"rejected {sum(rejected.values())}{f' ({reasons})' if reasons else ''}; "
+            f"{usage.prompt_tokens + usage.completion_tokens} tokens" + ("" if cost is None else f", ~${cost:.4f}")
+        )
+    return "\n".join(lines)
+
+
+def resume_hint(collected: Collected, output: Path) -> str:
+    return (
+        f"{len(collected.examples)} accepted examples are kept in {collected.partial}; "
+        f"run again with --output {output} to continue"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # The key may live in .env beside this script; real environment variables win over it.
+    load_dotenv(Path(__file__).resolve().with_name(".env"))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    api_key = os.environ.get("OPENAI_API_KEY", "").strip()
+    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL", "").strip() or None
+    backend = args.backend
+    if backend is None:
+        backend = "openai" if api_key or base_url else "offline"
+        if backend == "offline":
+            print(f"{PROG}: no OPENAI_API_KEY or --base-url: using the offline template generator", file=sys.stderr)
+    if backend == "openai" and not api_key and not base_url:
+        parser.error("--backend openai needs OPENAI_API_KEY (environment or .env) or --base-url for a local server")
+    output = args.output or default_output(backend, args.model)
+    if problem := check_output(output, args.overwrite):
+        parser.error(problem)
+
+    def redact(text: str) -> str:
+        return text.replace(api_key, "***") if api_key else text
+
+    prompt = system_prompt(args.entity_types, args.intents)
+    metadata: dict[str, Any] = {
+        "generator": backend,
+        "model": args.model if backend == "openai" else None,
+        "base_url_host": safe_host(base_url) if backend == "openai" else None,
+        "system_prompt": prompt,
+        "seed": args.seed,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "split": args.split,
+    }
+    usage = Usage()
+    collected = Collected(partial_path(output), args.entity_types, args.intents, id_prefix=backend)
+    started = time.monotonic()
+    try:
+        if backend == "offline":
+            examples = generate_offline_examples(args)
+        else:
+            collected.load_partial()
+            if collected.resumed:
+                print(f"{PROG}: resuming with {collected.resumed} examples from {collected.partial}", file=sys.stderr)
+            asyncio.run(generate_openai(args, collected, api_key or PLACEHOLDER_KEY, base_url, prompt, usage))
+            examples = collected.examples
+    except (GenerationError, DatasetError) as err:
+        print(f"{PROG}: error: {redact(str(err))}", file=sys.stderr)
+        if collected.examples:
+            print(f"{PROG}: {resume_hint(collected, output)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted; {resume_hint(collected, output)}", file=sys.stderr)
+        return 130
+    seconds = time.monotonic() - started
+    cost = usage.cost(metadata["model"])
+    metadata |= {
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "estimated_cost_usd": cost if backend == "openai" else 0.0,
+        },
+        "requests": {"sent": usage.requests, "retries": usage.retries, "failed": usage.failed},
+        "rejected": {reason: collected.rejected[reason] for reason in REJECTION_REASONS},
+        "resumed_examples": collected.resumed,
+        "examples_per_request": args.examples_per_request if backend == "openai" else None,
+        "elapsed_s": round(seconds, 3),
+    }
+    document = finish(args, output, examples, metadata)
+    collected.partial.unlink(missing_ok=True)
+    print(summary(output, document, collected.rejected, usage, cost, seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
