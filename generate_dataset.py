@@ -614,49 +614,69 @@ async def create_with_retries(client: Any, request: dict[str, Any], policy: Retr
     raise AssertionError("unreachable")
 
 
+def request_size(missing: int, asked_in_flight: int, per_request: int, yield_rate: float) -> int:
+    """How many messages the next request asks for; 0 when the requests in flight should be enough.
+
+    Requests in flight are expected to deliver at the rate answers have delivered so far, and the next one
+    asks for a little more than is missing, so that rejections do not leave a crawling tail of requests for
+    one message each.  Extras are trimmed at the end.
+    """
+    shortfall = missing - asked_in_flight * yield_rate
+    return 0 if shortfall <= 0 else min(per_request, math.ceil(shortfall / yield_rate - 1e-9))
+
+
+def chat_request(args: argparse.Namespace, prompt: str, schema: dict, rng: random.Random, mix: dict) -> dict:
+    return {
+        "model": args.model,
+        "messages": [
+            {"role": "system", "content": prompt},
+            {"role": "user", "content": user_prompt(rng, mix, args.entity_types)},
+        ],
+        "response_format": {"type": "json_schema", "json_schema": schema},
+    }
+
+
 async def generate_openai(
     args: argparse.Namespace, collected: Collected, api_key: str, base_url: str | None, prompt: str, usage: Usage
 ) -> None:
     """Ask for examples, ``--concurrency`` requests at a time, until ``--num-examples`` are accepted."""
-    from openai import AsyncOpenAI
+    from openai import AsyncOpenAI  # here, so that the offline backend starts without loading it
 
-    host = urlsplit(base_url).hostname if base_url else "api.openai.com"
+    host = safe_host(base_url)
     schema = {"name": "scheduling_messages", "strict": True, "schema": response_schema(args.entity_types, args.intents)}
     policy = RetryPolicy(args.max_retries, args.retry_delay)
     target = args.num_examples
-    # Enough requests for a poor model to still finish (a third of answers rejected), but no endless loop.
+    # Enough requests for a poor model to finish (two thirds of its messages rejected), but no endless loop.
     budget = 3 * math.ceil(max(0, target - len(collected.examples)) / args.examples_per_request) + args.concurrency
     index, failures_in_a_row = collected.resumed, 0
-    in_flight: dict[asyncio.Task, dict[str, int]] = {}
+    asked_answered, accepted_before = 0, len(collected.examples)
+    in_flight: dict[asyncio.Task, dict[str, int]] = {}  # request -> how many of each intent it asked for
     bar = tqdm(total=target, initial=min(target, len(collected.examples)), unit="ex", desc="generating")
 
     async with AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=args.timeout, max_retries=0) as client:
         try:
             while True:
-                asked = sum(sum(mix.values()) for mix in in_flight.values())
+                accepted = len(collected.examples) - accepted_before
+                yield_rate = max(0.25, accepted / asked_answered) if asked_answered else 1.0
                 while len(in_flight) < args.concurrency and budget > 0:
-                    k = min(args.examples_per_request, target - len(collected.examples) - asked)
-                    if k <= 0:
+                    asked = sum(sum(mix.values()) for mix in in_flight.values())
+                    missing = target - len(collected.examples)
+                    k = request_size(missing, asked, args.examples_per_request, yield_rate)
+                    if k == 0:
                         break
-                    # Seeded per request, so a rerun asks the same things in the same order.
+                    # Seeded per request, so that a rerun asks the same things in the same order.
                     rng = random.Random(f"{args.seed}:{index}")
-                    have = collected.intent_counts() + sum(map(Counter, in_flight.values()), Counter())
-                    mix = intent_mix(k, args.intents, have, rng)
-                    request = {
-                        "model": args.model,
-                        "messages": [
-                            {"role": "system", "content": prompt},
-                            {"role": "user", "content": user_prompt(rng, mix, args.entity_types)},
-                        ],
-                        "response_format": {"type": "json_schema", "json_schema": schema},
-                    }
-                    in_flight[asyncio.create_task(create_with_retries(client, request, policy, usage))] = mix
-                    index, budget, asked = index + 1, budget - 1, asked + k
+                    mix = intent_mix(
+                        k, args.intents, collected.intent_counts() + sum(in_flight.values(), Counter()), rng
+                    )
+                    request = chat_request(args, prompt, schema, rng, mix)
+                    in_flight[asyncio.create_task(create_with_retries(client, request, policy, usage))] = Counter(mix)
+                    index, budget = index + 1, budget - 1
                 if not in_flight:
                     break
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    del in_flight[task]
+                    asked = sum(in_flight.pop(task).values())
                     try:
                         response = task.result()
                     except FatalRequestError as err:
@@ -672,18 +692,12 @@ async def generate_openai(
                             ) from None
                         continue
                     failures_in_a_row = 0
+                    asked_answered += asked
                     if response.usage is not None:
                         usage.prompt_tokens += response.usage.prompt_tokens or 0
                         usage.completion_tokens += response.usage.completion_tokens or 0
-                    content = response.choices[0].message.content if response.choices else None
-                    collected.add_answer(content)
-                bar.n = min(target, len(collected.examples))
-                cost = usage.cost(args.model)
-                bar.set_postfix(
-                    rejected=sum(collected.rejected.values()),
-                    tokens=usage.prompt_tokens + usage.completion_tokens,
-                    cost="n/a" if cost is None else f"${cost:.4f}",
-                )
+                    collected.add_answer(response.choices[0].message.content if response.choices else None)
+                update_bar(bar, collected, usage, args.model)
         finally:
             for task in in_flight:
                 task.cancel()
@@ -694,6 +708,17 @@ async def generate_openai(
             f"only {len(collected.examples)} of {target} examples after {usage.requests} requests "
             f"(rejected: {dict(collected.rejected) or 'none'})"
         )
+
+
+def update_bar(bar: tqdm, collected: Collected, usage: Usage, model: str) -> None:
+    bar.n = min(bar.total, len(collected.examples))
+    cost = usage.cost(model)
+    bar.set_postfix(
+        rejected=sum(collected.rejected.values()),
+        tokens=usage.prompt_tokens + usage.completion_tokens,
+        cost="n/a" if cost is None else f"${cost:.4f}",
+        refresh=True,
+    )
 
 
 # -------------------------------------------------------------------------------------------- offline backend

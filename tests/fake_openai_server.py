@@ -83,7 +83,9 @@ class FakeOpenAIServer:
         self.lock = threading.Lock()
         self.behaviours: list[str] = []  # one entry per HTTP request, in arrival order
         self.authorizations: list[str] = []
-        self.texts: list[str] = []  # every message text served
+        self.texts: list[str] = []  # every valid message served, in a well-formed answer
+        self.broken: list[str] = []  # messages spoilt on purpose (or sent in a malformed answer)
+        self.usage = Counter()  # tokens reported in the answers sent
         self.in_flight = 0
         self.max_in_flight = 0  # how many requests overlapped at most: the proof that concurrency works
         self._counter = itertools.count()
@@ -145,8 +147,6 @@ class FakeOpenAIServer:
                 text += f" {entity_type.title()}: {value}."
                 entities.append({"type": entity_type, "text": value})
         text += f" (ref {n})"  # unique whatever the mix of templates and values
-        with self.lock:
-            self.texts.append(text)
         return {"text": text, "intent": intent, "entities": entities}
 
     def answer(self, behaviour: str, request: dict[str, Any]) -> str:
@@ -155,19 +155,24 @@ class FakeOpenAIServer:
         entity_types = schema["properties"]["entities"]["items"]["properties"]["type"]["enum"]
         mix = [(intent, int(n)) for n, intent in re.findall(r'(\d+) with intent "([^"]+)"', user)]
         examples = [self.message(intent, entity_types) for intent, n in mix for _ in range(n)]
+        if behaviour == "missing_entity":
+            examples[0]["entities"].append({"type": entity_types[0], "text": "the day after never"})
+        elif behaviour == "unknown_type":
+            examples[0]["entities"].append({"type": "COLOR", "text": examples[0]["text"].split()[0]})
+        elif behaviour == "unknown_intent":
+            examples[0]["intent"] = "party"
+        elif behaviour == "duplicate":
+            examples[-1] = {**examples[0], "text": "  " + examples[0]["text"].upper().replace(" ", "   ")}
+            examples[-1]["entities"] = [{**e, "text": e["text"].upper()} for e in examples[0]["entities"]]
+        spoilt = {"missing_entity": 0, "unknown_type": 0, "unknown_intent": 0, "duplicate": len(examples) - 1}
+        with self.lock:
+            for i, example in enumerate(examples):
+                ok = behaviour not in ("malformed", "schema") and spoilt.get(behaviour) != i
+                (self.texts if ok else self.broken).append(example["text"])
         if behaviour == "malformed":
             return '{"examples": [{"text": "Can we meet tomor'
         if behaviour == "schema":
             return json.dumps({"messages": examples})
-        if behaviour == "missing_entity":
-            examples[0]["entities"].append({"type": entity_types[0], "text": "the day after never"})
-        if behaviour == "unknown_type":
-            examples[0]["entities"].append({"type": "COLOR", "text": examples[0]["text"].split()[0]})
-        if behaviour == "unknown_intent":
-            examples[0]["intent"] = "party"
-        if behaviour == "duplicate":
-            examples[-1] = {**examples[0], "text": "  " + examples[0]["text"].upper().replace(" ", "   ")}
-            examples[-1]["entities"] = [{**e, "text": e["text"].upper()} for e in examples[0]["entities"]]
         return json.dumps({"examples": examples}, ensure_ascii=False)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -211,6 +216,9 @@ class FakeOpenAIServer:
                         return
                     content = server.answer(behaviour, request)
                     n = content.count('"intent"')
+                    with server.lock:
+                        server.usage["prompt_tokens"] += PROMPT_TOKENS
+                        server.usage["completion_tokens"] += COMPLETION_TOKENS_PER_EXAMPLE * n
                     self.send_json(
                         200,
                         {
