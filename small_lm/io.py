@@ -45,8 +45,9 @@ def parse_emails(raw: str, source: str) -> list[str]:
     return blocks
 
 
-def read_emails(texts: Sequence[str], file: str | None, stdin: TextIO = sys.stdin) -> list[str]:
+def read_emails(texts: Sequence[str], file: str | None, stdin: TextIO | None = None) -> list[str]:
     """Emails from command-line arguments, else ``file`` ("-" for stdin), else standard input."""
+    stdin = stdin or sys.stdin
     if texts:
         return list(texts)
     if file and file != "-":
@@ -83,7 +84,8 @@ def format_prediction(prediction: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def print_predictions(predictions: Sequence[dict[str, Any]], as_json: bool, out: TextIO = sys.stdout) -> None:
+def print_predictions(predictions: Sequence[dict[str, Any]], as_json: bool, out: TextIO | None = None) -> None:
     """One JSON object per line with ``as_json``, else the readable view with a blank line between emails."""
+    out = out or sys.stdout
     for prediction in predictions:
         print(json.dumps(prediction, ensure_ascii=False) if as_json else format_prediction(prediction) + "\n", file=out)

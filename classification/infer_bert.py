@@ -1,0 +1,48 @@
+"""Read emails with a joint entity + intent checkpoint written by train_bert.py.
+
+    python classification/infer_bert.py trained_models/bert-demo "Can we move our call to Friday 3pm?"
+    python classification/infer_bert.py trained_models/bert-demo --file emails.txt --json
+    cat email.txt | python classification/infer_bert.py trained_models/bert-demo
+
+--file takes one JSON object with "text" per line, or plain text with emails separated by blank lines;
+with neither texts nor --file, emails are read from standard input.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_bert.py: avoids a 10x slow-down under load
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+from classification.joint import CheckpointError, JointTagger  # noqa: E402
+from small_lm.io import InputError, print_predictions, read_emails  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")
+    p.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
+    p.add_argument("--file", help="emails: JSON lines with 'text', or plain text separated by blank lines")
+    p.add_argument("--json", action="store_true", help="one JSON object per email and line")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=256, help="sub-words per window; longer emails use windows")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        tagger = JointTagger.from_pretrained(args.model, max_length=args.max_length)
+        emails = read_emails(args.texts, args.file)
+    except (CheckpointError, InputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print_predictions(tagger.predict(emails, batch_size=args.batch_size), as_json=args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

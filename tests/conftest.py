@@ -1,0 +1,62 @@
+"""Fixtures shared by the tests: a tiny hand-written dataset (no generator needed)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from small_lm.data import Span, build_document, make_example, split_examples, write_json_atomic
+
+BENCHMARK = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "massive_calendar_dev.jsonl"
+
+
+def tiny_examples(n: int = 48) -> list[dict]:
+    """Hand-written examples with every default entity type and intent; exact spans by construction."""
+    names = ["Priya", "Tom Baker", "Aiko", "Olu"]
+    dates = ["tomorrow", "next friday", "June 3rd"]
+    times = ["3pm", "nine am", "10:30"]
+    emails = ["ana@example.com", "tom.b@mail.org"]
+    templates = [
+        ("inquiry", "Can we meet {DATE} at {TIME} with {NAME}?"),
+        ("inquiry", "hi {NAME} are you free {DATE} around {TIME}"),
+        ("cancel", "Please cancel my meeting with {NAME} {DATE}. Reply to {EMAIL}"),
+        ("cancel", "{NAME} here, I need to call off {DATE} at {TIME}, sorry"),
+    ]
+    values = {"NAME": names, "DATE": dates, "TIME": times, "EMAIL": emails}
+    out = []
+    for i, (intent, template) in zip(range(n), itertools.cycle(templates)):
+        text, spans = "", []
+        for literal, field in _parts(template):
+            text += literal
+            if field:
+                value = values[field][(i // 4 + len(spans)) % len(values[field])]
+                spans.append(Span(field, len(text), len(text) + len(value)))
+                text += value
+        out.append(make_example(f"tiny-{i}", text, intent, spans))
+    return out
+
+
+def _parts(template: str):
+    pos = 0
+    for m in re.finditer(r"\{(\w+)\}", template):
+        yield template[pos : m.start()], m.group(1)
+        pos = m.end()
+    yield template[pos:], None
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    """A valid dataset file of 48 examples split 32/8/8."""
+    splits = split_examples(tiny_examples(48), (0.67, 0.165, 0.165))
+    document = build_document(
+        splits,
+        ["DATE", "TIME", "NAME", "EMAIL"],
+        ["inquiry", "cancel"],
+        {"generator": "tests", "model": None, "system_prompt": "", "seed": 0, "created_at": "2026-01-01T00:00:00Z"},
+    )
+    path = tmp_path / "tiny.json"
+    write_json_atomic(path, document)
+    return path

