@@ -1,0 +1,165 @@
+"""generate_dataset.py as a command: flag errors, overwrite protection, backend choice, resuming after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from fake_openai_server import ROOT, FakeOpenAIServer, load_generate_dataset
+
+from small_lm.data import SCHEMA_PATH, read_dataset_file
+
+gd = load_generate_dataset()
+KEY = "sk-test-CANARY-cli-51d2"
+HAS_OFFLINE = (ROOT / "small_lm" / "offline.py").exists()
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)  # set, not deleted, so that a developer's .env cannot fill them in
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+
+
+def usage_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
+    """The one-line error of a run that argparse-style refuses (exit status 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        gd.main(list(argv))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--split", "0.5,0.5,0.5"], "argument --split: expected three non-negative numbers summing to 1"),
+        (["--split", "0.8,0.2"], "argument --split"),
+        (["--split", "a,b,c"], "argument --split"),
+        (["--num-examples", "0"], "argument --num-examples: expected a whole number >= 1"),
+        (["--concurrency", "-2"], "argument --concurrency"),
+        (["--timeout", "0"], "argument --timeout: expected a number > 0"),
+        (["--retry-delay", "nan"], "argument --retry-delay"),
+        (["--entity-types", "DATE,TIME ZONE"], "argument --entity-types: entity type 'TIME ZONE'"),
+        (["--intents", ","], "argument --intents"),
+        (["--backend", "anthropic"], "argument --backend: invalid choice"),
+    ],
+)
+def test_bad_flags_give_one_line_errors(capsys: pytest.CaptureFixture, flags: list[str], expected: str) -> None:
+    line = usage_error(capsys, "--backend", "offline", *flags)
+    assert line.startswith("generate_dataset.py: error: ") and expected in line
+
+
+def test_existing_output_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    output = tmp_path / "out.json"
+    output.write_text("keep me", encoding="utf-8")
+    line = usage_error(capsys, "--backend", "offline", "--output", str(output))
+    assert str(output) in line and "--overwrite" in line
+    assert output.read_text(encoding="utf-8") == "keep me"
+    with FakeOpenAIServer() as server:
+        argv = ["--base-url", server.url, "--output", str(output), "--num-examples", "4", "--overwrite"]
+        assert gd.main(argv) == 0
+    assert len(read_dataset_file(output)[0]["train"]) > 0
+
+
+def test_unwritable_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    line = usage_error(capsys, "--backend", "offline", "--output", str(tmp_path / "file" / "out.json"))
+    assert "cannot create the folder" in line
+    assert "is a directory" in usage_error(capsys, "--backend", "offline", "--output", str(tmp_path))
+
+
+def test_openai_backend_needs_a_key_or_a_server(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    line = usage_error(capsys, "--backend", "openai", "--output", str(tmp_path / "out.json"))
+    assert "OPENAI_API_KEY" in line and "--base-url" in line
+
+
+def test_without_key_the_default_backend_is_offline(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    status = gd.main(["--output", str(tmp_path / "out.json"), "--num-examples", "10"])
+    err = capsys.readouterr().err
+    assert (
+        err.splitlines()[0]
+        == "generate_dataset.py: no OPENAI_API_KEY or --base-url: using the offline template generator"
+    )
+    assert status == (0 if HAS_OFFLINE else 1)
+
+
+@pytest.mark.skipif(not HAS_OFFLINE, reason="small_lm/offline.py is not there yet")
+def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
+    output = tmp_path / "offline.json"
+    argv = ["--backend", "offline", "--num-examples", "60", "--seed", "1", "--output", str(output)]
+    argv += ["--entity-types", "DATE,TIME,NAME,EMAIL", "--intents", "inquiry,cancel"]
+    result = subprocess.run([sys.executable, str(ROOT / "generate_dataset.py"), *argv], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {output}: 60 examples" in result.stdout
+    document = json.loads(output.read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    splits, info = read_dataset_file(output)
+    assert [len(x) for x in splits.values()] == [48, 6, 6]
+    assert (
+        document["metadata"]["generator"] == "offline"
+        and "Annotation guideline" in document["metadata"]["system_prompt"]
+    )
+
+
+def partial_lines(path: Path) -> list[dict]:
+    examples = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            examples.append(json.loads(line))
+        except json.JSONDecodeError:  # a line being written right now
+            pass
+    return examples
+
+
+def run_until(command: list[str], env: dict, partial: Path, lines: int, sig: int) -> subprocess.CompletedProcess:
+    """Start ``command``, wait until the partial file holds ``lines`` examples, then send it ``sig``."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(partial_lines(partial)) < lines and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=30)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def test_interrupted_and_killed_runs_resume_without_loss(tmp_path: Path) -> None:
+    output, partial = tmp_path / "out.json", tmp_path / "out.json.partial.jsonl"
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "", "OMP_NUM_THREADS": "1"}
+    with FakeOpenAIServer(delay_s=0.25) as server:
+        command = [sys.executable, str(ROOT / "generate_dataset.py"), "--base-url", server.url, "--output", str(output)]
+        command += ["--num-examples", "16", "--examples-per-request", "2", "--concurrency", "1", "--seed", "3"]
+
+        ctrl_c = run_until(command, env, partial, 4, signal.SIGINT)
+        assert ctrl_c.returncode == 130, ctrl_c.stderr
+        assert "interrupted" in ctrl_c.stderr and f"--output {output}" in ctrl_c.stderr
+        assert "Traceback" not in ctrl_c.stderr
+        after_ctrl_c = partial_lines(partial)
+
+        crash = run_until(command, env, partial, len(after_ctrl_c) + 2, signal.SIGKILL)
+        assert crash.returncode == -signal.SIGKILL
+        after_crash = partial_lines(partial)
+        assert after_crash[: len(after_ctrl_c)] == after_ctrl_c
+
+        final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert final.returncode == 0, final.stderr
+    assert f"resuming with {len(after_crash)} examples" in final.stderr
+    assert not partial.exists()
+    splits, _ = read_dataset_file(output)
+    texts = [x["text"] for examples in splits.values() for x in examples]
+    assert len(texts) == 16 == len({gd.normalize(t) for t in texts})
+    assert {x["text"] for x in after_crash} <= set(texts)
+    assert json.loads(output.read_text(encoding="utf-8"))["metadata"]["resumed_examples"] == len(after_crash)
+    for stream in (ctrl_c.stdout, ctrl_c.stderr, crash.stdout, crash.stderr, final.stdout, final.stderr):
+        assert KEY not in stream
+    assert KEY not in output.read_text(encoding="utf-8")
