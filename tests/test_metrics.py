@@ -1,0 +1,68 @@
+"""Scoring on hand-made gold/predicted pairs whose answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from small_lm.data import Span, make_example
+from small_lm.metrics import entity_scores, intent_scores, tags_for_example
+
+EXAMPLE = make_example(
+    "x",
+    "cancel lunch with Ana Lopez next friday at 3 pm",
+    "cancel",
+    [Span("NAME", 18, 27), Span("DATE", 28, 39), Span("TIME", 43, 47)],
+)
+
+
+def scores_for(spans: list[Span]) -> dict:
+    return entity_scores([EXAMPLE["ner_tags"]], [tags_for_example(EXAMPLE, spans)])
+
+
+def test_perfect_prediction():
+    result = scores_for([Span("NAME", 18, 27), Span("DATE", 28, 39), Span("TIME", 43, 47)])
+    assert result["micro"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 3}
+
+
+def test_partial_span_counts_as_wrong_under_strict_matching():
+    # "Ana" instead of "Ana Lopez": one wrong NAME (a false positive and a missed gold), the rest right.
+    result = scores_for([Span("NAME", 18, 21), Span("DATE", 28, 39), Span("TIME", 43, 47)])
+    assert result["NAME"]["f1"] == 0.0
+    assert result["micro"]["precision"] == pytest.approx(2 / 3) and result["micro"]["recall"] == pytest.approx(2 / 3)
+
+
+def test_wrong_type_is_a_false_positive_and_a_miss():
+    result = scores_for([Span("NAME", 18, 27), Span("TIME", 28, 39), Span("TIME", 43, 47)])
+    assert result["DATE"]["recall"] == 0.0
+    assert result["TIME"]["precision"] == 0.5 and result["TIME"]["recall"] == 1.0
+    assert result["micro"]["f1"] == pytest.approx(2 / 3)
+
+
+def test_empty_prediction_has_zero_recall():
+    result = scores_for([])
+    assert result["micro"]["recall"] == 0.0 and result["micro"]["f1"] == 0.0 and result["micro"]["support"] == 3
+
+
+def test_macro_averages_types_equally():
+    result = scores_for([Span("NAME", 18, 27)])  # NAME perfect, DATE and TIME missed
+    assert result["macro"]["f1"] == pytest.approx(1 / 3)
+    assert result["micro"]["f1"] == pytest.approx(2 * (1 * 1 / 3) / (1 + 1 / 3))
+
+
+def test_span_cutting_a_gold_token_lands_on_that_token():
+    # A prediction "Lop" inside the token "Lopez" still tags the token; strict matching judges the entity.
+    assert tags_for_example(EXAMPLE, [Span("NAME", 22, 25)])[3:5] == ["O", "B-NAME"]
+
+
+def test_intent_the_model_does_not_know_is_skipped_and_counted():
+    gold = ["cancel", "inquiry", "other", "other", "cancel"]
+    predicted = ["cancel", "cancel", "inquiry", "cancel", None]
+    result = intent_scores(gold, predicted, ["inquiry", "cancel"])
+    assert result["evaluated"] == 3 and result["skipped"] == {"other": 2}
+    assert result["accuracy"] == pytest.approx(1 / 3)
+    assert result["confusion"]["cancel"] == {"inquiry": 0, "cancel": 1, "(none)": 1}
+    assert result["confusion"]["inquiry"]["cancel"] == 1
+
+
+def test_no_known_intent_gives_no_accuracy():
+    assert intent_scores(["other"], ["cancel"], ["inquiry", "cancel"])["accuracy"] is None
