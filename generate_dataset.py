@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
+import openai
 from dotenv import load_dotenv
 from tqdm import tqdm
 
@@ -361,34 +361,26 @@ def response_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict
     }
 
 
-# What an answer is checked against locally: the shape only.  Labels are checked one by one afterwards, so
-# that an unknown intent or type is counted as such (a non-strict server may not enforce the enums).
-ITEM_VALIDATOR = jsonschema.Draft202012Validator(
-    {
-        "type": "object",
-        "required": ["text", "intent", "entities"],
-        "properties": {
-            "text": {"type": "string", "pattern": r"\S"},
-            "intent": {"type": "string"},
-            "entities": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "text"],
-                    "properties": {"type": {"type": "string"}, "text": {"type": "string"}},
-                },
-            },
-        },
-    }
-)
-
-
 # ------------------------------------------------------------------------------------------ checking answers
 
 
 def normalize(text: str) -> str:
     """Duplicate key: case and whitespace do not make a message new."""
     return " ".join(text.lower().split())
+
+
+def well_formed(item: Any) -> bool:
+    """The shape of one message in an answer.  Labels are checked one by one afterwards, so that an unknown
+    intent or type is counted as such (a server without strict structured outputs may not enforce enums)."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("text"), str)
+        and item["text"].strip() != ""
+        and isinstance(item.get("intent"), str)
+        and isinstance(item.get("entities"), list)
+        and all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in item["entities"])
+        and all(isinstance(e.get("text"), str) for e in item["entities"])
+    )
 
 
 def parse_answer(content: str | None) -> tuple[list[Any], str | None]:
@@ -410,7 +402,7 @@ def check_item(
     Entity strings are located with ``find_entity``: in the listed order for repeats, on token edges only,
     so the BIO tags built from the spans say exactly what the model meant.
     """
-    if not ITEM_VALIDATOR.is_valid(item):
+    if not well_formed(item):
         return None, "schema_mismatch"
     text = item["text"].strip()
     if normalize(text) in seen:
@@ -494,11 +486,9 @@ class Collected:
             self.examples.append(example)
             self.seen.add(normalize(text))
             accepted.append(json.dumps(example, ensure_ascii=False))
-        if accepted:
+        if accepted:  # closing flushes to the OS: a crash or kill of this process cannot lose them then
             with self.partial.open("a", encoding="utf-8") as f:
                 f.write("\n".join(accepted) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
 
     def intent_counts(self) -> Counter:
         return Counter(x["intent"] for x in self.examples)
@@ -548,8 +538,6 @@ class Usage:
 
 
 def describe_error(err: Exception) -> str:
-    import openai
-
     if isinstance(err, openai.APITimeoutError):
         return "timed out"
     if isinstance(err, openai.APIConnectionError):
@@ -558,8 +546,6 @@ def describe_error(err: Exception) -> str:
 
 
 def is_retryable(err: Exception) -> bool:
-    import openai
-
     if isinstance(err, openai.APIConnectionError):  # timeouts included
         return True
     if isinstance(err, openai.APIStatusError):
@@ -598,7 +584,6 @@ class RetryPolicy:
 
 async def create_with_retries(client: Any, request: dict[str, Any], policy: RetryPolicy, usage: Usage) -> Any:
     """One chat completion, retried on 429, 5xx, timeouts and connection errors."""
-    import openai
 
     for attempt in range(policy.max_retries + 1):
         usage.requests += 1
@@ -640,8 +625,6 @@ async def generate_openai(
     args: argparse.Namespace, collected: Collected, api_key: str, base_url: str | None, prompt: str, usage: Usage
 ) -> None:
     """Ask for examples, ``--concurrency`` requests at a time, until ``--num-examples`` are accepted."""
-    from openai import AsyncOpenAI  # here, so that the offline backend starts without loading it
-
     host = safe_host(base_url)
     schema = {"name": "scheduling_messages", "strict": True, "schema": response_schema(args.entity_types, args.intents)}
     policy = RetryPolicy(args.max_retries, args.retry_delay)
@@ -653,7 +636,7 @@ async def generate_openai(
     in_flight: dict[asyncio.Task, dict[str, int]] = {}  # request -> how many of each intent it asked for
     bar = tqdm(total=target, initial=min(target, len(collected.examples)), unit="ex", desc="generating")
 
-    async with AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=args.timeout, max_retries=0) as client:
+    async with openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=args.timeout, max_retries=0) as client:
         try:
             while True:
                 accepted = len(collected.examples) - accepted_before
