@@ -1,0 +1,1419 @@
+"""Offline synthetic data: scheduling messages with entity spans and an intent, no API key and no network.
+
+A model trained only on this data is measured on real messages: short spoken assistant commands ("cancel my
+meeting with john tomorrow at nine am") and emails.  Simple templates reach near-perfect scores on their own
+data and then over-tag real text, so the generator aims at variety and at hard negatives:
+
+- four styles: voice commands (lowercase, no punctuation, numbers spelled out, wake words), chat messages,
+  emails (greeting, body, sign-off with the sender's name) and email threads (replies and forwards with quoted
+  text, whose intent is the top message's);
+- many surface forms per entity (see small_lm.guideline): "tomorrow", "the twenty first", "2024-06-03",
+  "half past two", "10-11am", names from many locales, written and spoken email addresses;
+- entity-like words that are not entities, in the same positions as entities: "my boss", "mom", "the offsite",
+  "room 4B", "every monday", "for an hour", "Good morning", "alexa", "May I ask", and about one message in
+  eight with no entity at all.
+
+Text is assembled from pieces, ``(text, entity type or None)``; spans come from where each entity piece was
+put, never from searching the finished text.  Templates are strings with ``[a|b|]`` alternatives (an empty one
+makes the part optional) and ``{slot}`` or ``{slot:fallback}`` fillers; the fallback is used when the slot's
+entity type is not requested or the message is one without entities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import random
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from faker import Faker
+
+from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, make_example, tokenize
+
+Piece = tuple[str, "str | None"]  # (text, entity type or None for plain text)
+
+NO_ENTITY_RATE = 0.04  # messages built with no entities at all, whatever the template
+STYLE_WEIGHTS = {"voice": 0.42, "chat": 0.2, "email": 0.28, "thread": 0.1}
+
+# -----------------------------------------------------------------------------
+# word lists (entity-like words that are NOT entities are the point of most of them)
+
+WAKE_WORDS = ("hey google", "ok google", "alexa", "hey siri", "siri", "olly", "hey olly", "cortana", "hey assistant")
+ROLES = (
+    "my boss", "my manager", "mom", "my mom", "dad", "my dad", "my wife", "my husband", "my sister", "my brother",
+    "grandma", "the team", "my team", "the whole team", "the client", "the clients", "HR", "the dentist",
+    "my doctor", "the landlord", "the recruiter", "the contractor", "the board", "our accountant",
+    "the sales team", "my coworker", "the new hire", "my tutor", "everyone", "the interns", "my therapist",
+    "the vet", "legal", "finance", "my partner", "my roommate", "the plumber", "the kids", "my lawyer",
+    "the marketing team", "our designer", "the vendor", "my mentor", "the principal",
+)  # fmt: skip
+EVENTS = (
+    "meeting", "meeting", "meeting", "call", "call", "appointment", "appointment", "standup", "stand-up", "sync",
+    "1:1", "one on one", "team lunch", "quarterly review", "offsite", "sprint planning", "retro",
+    "dentist appointment", "doctor's appointment", "haircut", "interview", "demo", "all-hands", "kickoff",
+    "check-in", "performance review", "budget meeting", "design review", "board meeting", "client call",
+    "coffee chat", "lunch", "dinner", "yoga class", "piano lesson", "book club", "parent teacher conference",
+    "training session", "webinar", "workshop", "happy hour", "Q3 planning", "product launch", "catch-up",
+    "onboarding session", "site visit", "brainstorm", "town hall", "status update", "conference call",
+    "video call", "zoom call", "team meeting", "staff meeting", "dinner reservation", "vet appointment",
+    "date night", "study group", "soccer practice", "therapy session",
+)  # fmt: skip
+FREQ_ADJ = ("weekly", "daily", "monthly", "biweekly", "recurring", "regular", "usual")
+RECURRING = (
+    "every monday", "every tuesday", "every other friday", "every week", "weekly", "every morning", "each month",
+    "once a week", "every day", "twice a month", "every thursday", "every other week", "daily",
+)  # fmt: skip
+DURATIONS = (
+    "30 minutes", "an hour", "half an hour", "two hours", "45 minutes", "15 minutes", "a few minutes",
+    "20 mins", "90 minutes", "a couple of hours", "ten minutes", "an hour or so", "the whole day",
+)  # fmt: skip
+TOPICS = (
+    "the Q3 budget", "the new website", "the contract renewal", "the hiring plan", "the vendor proposal",
+    "your thesis draft", "the kitchen renovation", "the marketing campaign", "the release", "the audit",
+    "invoice #4471", "version 2.3 of the spec", "the 2 open tickets", "the 10% discount", "the roadmap",
+    "the onboarding docs", "the lease", "the quarterly numbers", "the pitch deck", "the survey results",
+    "the migration", "the wedding plans", "the science fair", "the insurance claim", "ticket 8812",
+)  # fmt: skip
+PLACES = (  # untagged places, used when LOCATION is not requested
+    "in room 4B", "in conference room B", "at the Berlin office", "at the cafe on Main Street", "in the lobby",
+    "in building 2", "on the 3rd floor", "at HQ", "at the usual place", "in my office", "at the library",
+    "on zoom", "on Google Meet", "on Teams", "at Starbucks", "downtown", "at the clinic", "over the phone",
+    "at the London office", "in the big conference room", "at the coworking space", "in the main office",
+)  # fmt: skip
+PLACES_UNNAMED = ("in my office", "at the usual place", "on zoom", "on Google Meet", "on Teams", "over the phone")
+CITIES = (
+    "Berlin", "Lagos", "Mumbai", "Toronto", "Chicago", "Austin", "Denver", "Seattle", "Boston", "London",
+    "Manchester", "Dublin", "Paris", "Lyon", "Madrid", "Barcelona", "Lisbon", "Rome", "Milan", "Amsterdam",
+    "Warsaw", "Istanbul", "Nairobi", "Accra", "Cape Town", "Cairo", "Dubai", "Bangalore", "Delhi", "Singapore",
+    "Tokyo", "Osaka", "Seoul", "Sydney", "Melbourne", "Auckland", "Mexico City", "Sao Paulo", "Buenos Aires",
+    "Bogota", "Lima", "San Francisco", "New York", "Atlanta", "Miami", "Vancouver", "Hanoi", "Jakarta", "Manila",
+)  # fmt: skip
+STREETS = (
+    "Main Street", "Oak Avenue", "Baker Street", "Market Street", "Elm Road", "Park Lane", "High Street",
+    "King Street", "Station Road", "Maple Drive", "Church Street", "Mill Lane", "5th Avenue", "Broadway",
+)  # fmt: skip
+VENUES = (
+    "Blue Bottle Coffee", "Union Station", "the Central Library", "Hilton Garden Inn", "City Hall", "Pier 39",
+    "the Marriott downtown", "Joe's Diner", "WeWork Soho", "St Mary's Hospital",
+)  # fmt: skip
+COMPANIES = (
+    "Acme", "Globex", "Initech", "Northwind Traders", "Contoso", "Umbrella Health", "Stark Logistics",
+    "Blue Harbor Partners", "Pied Piper", "Hooli", "Vandelay Industries", "Wayne Enterprises", "Soylent Foods",
+    "Brightline Labs", "Oakridge Capital", "Nimbus Software", "Redwood Dental", "Sunrise Realty",
+)  # fmt: skip
+JOB_TITLES = (
+    "Product Manager", "Senior Software Engineer", "Office Manager", "Account Executive", "Head of Operations",
+    "Executive Assistant", "Recruiter", "Marketing Lead", "Project Coordinator", "CFO", "Paralegal",
+    "Customer Success Manager", "Research Scientist", "Practice Manager", "Teacher",
+)  # fmt: skip
+FREE_DOMAINS = (
+    "gmail.com", "gmail.com", "gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "proton.me",
+    "aol.com", "gmx.de", "web.de", "yahoo.co.uk", "mail.com", "live.com",
+)  # fmt: skip
+WORK_DOMAINS = (
+    "acme.com", "globex.io", "initech.com", "northwind.co", "contoso.com", "brightlinelabs.com", "hooli.xyz",
+    "oakridge-capital.com", "nimbus.dev", "uni-heidelberg.de", "stanford.edu", "company.com", "example.org",
+    "redwooddental.net", "sunrise-realty.co.uk",
+)  # fmt: skip
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY_ABBR = ("mon", "tue", "wed", "thurs", "fri", "sat", "sun")
+MONTHS = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
+NUMBERS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
+TENS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty"}
+ORDINALS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
+).split()
+
+# Names from many cultures.  Faker locales with Latin-script names, plus short hand-made lists for languages
+# whose Faker names are not in Latin script.  Weights keep common English names frequent, as in real use.
+NAME_LOCALES = {
+    "en_US": 16, "en_GB": 7, "en_IN": 5, "en_NG": 3, "en_KE": 2, "yo_NG": 2, "ig_NG": 2, "ha_NG": 1, "zu_ZA": 1,
+    "tw_GH": 1, "tr_TR": 2, "pl_PL": 2, "id_ID": 2, "es_MX": 3, "es_ES": 2, "pt_BR": 3, "fr_FR": 3, "de_DE": 3,
+    "it_IT": 2, "nl_NL": 2, "sv_SE": 1, "ga_IE": 1, "en_PK": 2, "ro_RO": 1, "ja_JP": 2,
+}  # fmt: skip
+HANDMADE_NAMES = {
+    "zh": (
+        "Wei Mei Jing Hao Yan Lei Jun Xin Ying Zhiwei Fang Xiaoming Lili Chen Yu",
+        "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Lin",
+    ),
+    "ko": (
+        "Ji-woo Min-jun Seo-yeon Hyun-woo Jisoo Dong-hyun Eun-ji Soo-ah Jae-won Minji",
+        "Kim Park Lee Choi Jung Kang Yoon Han",
+    ),
+    "vi": ("Minh Linh Huong Tuan Trang Duc Thao Quang Hoa Nam Anh Phuong", "Nguyen Tran Le Pham Hoang Vu Dang Bui Do"),
+    "ar": (
+        "Omar Fatima Ahmed Layla Youssef Nour Khalid Amira Hassan Zainab Karim Rania",
+        "Haddad Mansour Nasser Khoury Saleh Al-Amin Aziz",
+    ),
+}  # fmt: skip
+HANDMADE_WEIGHT = 2
+NOT_NAMES = {"alexa", "siri", "olly", "cortana", "google"}
+TITLES = ("Dr.", "Dr", "Mr.", "Mr", "Mrs.", "Ms.", "Ms", "Prof.", "Professor")
+SPOKEN_TITLES = ("doctor", "dr", "mister", "mr", "mrs", "miss", "ms", "professor")
+
+
+# -----------------------------------------------------------------------------
+# Faker pools: built once per process from fixed seeds; each call draws from them with its own Random(seed)
+
+
+@dataclass(frozen=True)
+class Pools:
+    first: dict[str, tuple[str, ...]]
+    last: dict[str, tuple[str, ...]]
+    locales: tuple[str, ...]
+    locale_weights: tuple[float, ...]
+    cities: tuple[str, ...]
+    phones: tuple[str, ...]
+    companies: tuple[str, ...]
+
+
+_FAKERS: dict[str, Faker] = {}
+
+
+def _faker(locale: str) -> Faker:
+    if locale not in _FAKERS:
+        _FAKERS[locale] = Faker(locale)
+    return _FAKERS[locale]
+
+
+_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
+
+
+def _unique_names(names: list[str]) -> tuple[str, ...]:
+    # dict.fromkeys keeps the first-seen order, so pools do not depend on hash randomisation
+    return tuple(dict.fromkeys(n for n in names if _NAME_RE.match(n) and n.lower() not in NOT_NAMES))
+
+
+@functools.lru_cache(maxsize=1)
+def _pools() -> Pools:
+    first, last = {}, {}
+    for locale in NAME_LOCALES:
+        fake = _faker(locale)
+        fake.seed_instance(0)
+        if locale == "ja_JP":  # romanised, the kanji ones would not be read out by an assistant
+            first[locale] = _unique_names([fake.first_romanized_name() for _ in range(300)])
+            last[locale] = _unique_names([fake.last_romanized_name() for _ in range(300)])
+        else:
+            first[locale] = _unique_names([fake.first_name() for _ in range(300)])
+            last[locale] = _unique_names([fake.last_name() for _ in range(300)])
+    for key, (firsts, lasts) in HANDMADE_NAMES.items():
+        first[key], last[key] = tuple(firsts.split()), tuple(lasts.split())
+    locales = tuple(first)
+    weights = tuple(NAME_LOCALES.get(k, HANDMADE_WEIGHT) for k in locales)
+    cities, phones, companies = list(CITIES), [], list(COMPANIES)
+    for locale in ("de_DE", "es_ES", "en_IN", "it_IT"):
+        fake = _faker(locale)
+        fake.seed_instance(1)
+        cities += [fake.city() for _ in range(25)]
+    for locale in ("en_US", "en_GB", "en_IN", "de_DE", "fr_FR", "en_NG"):
+        fake = _faker(locale)
+        fake.seed_instance(2)
+        phones += [p for p in (fake.phone_number() for _ in range(40)) if "x" not in p]
+    fake = _faker("en_US")
+    fake.seed_instance(3)
+    companies += [fake.company() for _ in range(20)]
+    return Pools(first, last, locales, weights, _unique_names(cities), tuple(dict.fromkeys(phones)), tuple(companies))
+
+
+# -----------------------------------------------------------------------------
+# per-message context
+
+
+@dataclass
+class Ctx:
+    rng: random.Random
+    pools: Pools
+    types: tuple[str, ...]  # a tuple, not a set: iterating it must not depend on hash randomisation
+    style: str  # "voice", "chat", "email" or "thread"
+    tagged: bool  # False: a message with no entities at all
+    spoken: bool  # numbers and emails as a speech recogniser writes them ("three thirty pm", "at gmail dot com")
+
+    def has(self, entity_type: str) -> bool:
+        return self.tagged and entity_type in self.types
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def pick(self, seq: Sequence):
+        return seq[self.rng.randrange(len(seq))]
+
+
+def lit(text: str) -> list[Piece]:
+    return [(text, None)]
+
+
+def ent(text: str, entity_type: str) -> list[Piece]:
+    return [(text, entity_type)]
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _fold(s: str) -> str:
+    """ASCII letters only, as a speech recogniser or an email address would write a name."""
+    s = s.translate(str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "ß": "ss", "ı": "i", "đ": "d", "æ": "ae"}))
+    return (
+        "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+        .encode("ascii", "ignore")
+        .decode()
+    )
+
+
+def _number(n: int) -> str:
+    """0..59 in words: "twenty one"."""
+    if n <= 20:
+        return NUMBERS[n]
+    tens, ones = divmod(n, 10)
+    return TENS[tens * 10] + (f" {NUMBERS[ones]}" if ones else "")
+
+
+def _ordinal_word(n: int) -> str:
+    """1..31 in words: "twenty first"."""
+    if n <= 20:
+        return ORDINALS[n - 1]
+    tens, ones = divmod(n, 10)
+    return f"{TENS[tens * 10]} {ORDINALS[ones - 1]}" if ones else TENS[tens * 10][:-1] + "ieth"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+# -----------------------------------------------------------------------------
+# entity values
+
+
+def _date_value(ctx: Ctx) -> tuple[str, str]:
+    """A DATE and its kind: rel (tomorrow), day (friday), week (next week), abs (June 3rd), nth, range."""
+    rng, spoken = ctx.rng, ctx.spoken
+    kind = rng.choices(("rel", "day", "week", "abs", "nth", "range", "other"), (28, 30, 12, 16, 6, 5, 3))[0]
+    written = ctx.style != "voice"
+    if kind == "rel":
+        if ctx.style == "chat" and ctx.chance(0.12):
+            return ctx.pick(("tmrw", "tmr", "tomorow")), kind
+        text = rng.choices(("tomorrow", "today", "the day after tomorrow"), (62, 32, 6))[0]
+        return text, kind
+    day = rng.randrange(7)
+    name = WEEKDAYS[day]
+    if kind == "day":
+        if written and ctx.chance(0.1):
+            name = WEEKDAY_ABBR[day]
+        name = _cap(name) if written else name
+        prefix = rng.choices(("", "this ", "next ", "this coming ", "coming "), (55, 18, 20, 4, 3))[0]
+        return prefix + name, kind
+    if kind == "week":
+        options = ("this week", "next week", "this weekend", "the weekend", "next weekend", "next month",
+                   "this month", "the end of the week", "the end of the month", "the week after next")  # fmt: skip
+        return rng.choices(options, (20, 22, 14, 8, 6, 10, 5, 5, 5, 3))[0], kind
+    date = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(3 * 365))
+    month, d = MONTHS[date.month - 1], date.day
+    wd = WEEKDAYS[date.weekday()]
+    if kind == "nth":
+        return ("the " + (_ordinal_word(d) if spoken else _ordinal(d))), kind
+    if kind == "range":
+        if ctx.chance(0.5):
+            a = rng.randrange(5)
+            b = a + rng.randint(1, 2)
+            sep = ctx.pick((" to ", " through ", " - ", "-")) if written else ctx.pick((" to ", " through ", " till "))
+            if written and sep in (" - ", "-") and ctx.chance(0.5):
+                return f"{_cap(WEEKDAY_ABBR[a])}{sep}{_cap(WEEKDAY_ABBR[b])}", kind
+            names = (_cap(WEEKDAYS[a]), _cap(WEEKDAYS[b])) if written else (WEEKDAYS[a], WEEKDAYS[b])
+            return names[0] + sep + names[1], kind
+        d = min(d, 25)
+        e = d + rng.randint(1, 4)
+        if spoken:
+            return f"{month} {_ordinal_word(d)} to the {_ordinal_word(e)}", kind
+        return ctx.pick((f"{_cap(month)} {d}-{e}", f"{_cap(month)} {_ordinal(d)} to {_ordinal(e)}",
+                         f"the {_ordinal(d)} to the {_ordinal(e)}", f"{d}-{e} {_cap(month)}")), kind  # fmt: skip
+    if kind == "other":
+        if ctx.chance(0.5):
+            return ctx.pick(("two days from now", "a week from today", "three days from now", "a week from friday",
+                             "two weeks from today")), kind  # fmt: skip
+        return ctx.pick(("christmas eve", "new year's day", "thanksgiving", "christmas", "new year's eve")), kind
+    # absolute dates, in the formats people type or say
+    if ctx.style == "voice" and not spoken:
+        return ctx.pick((f"{month} {_ordinal(d)}", f"{month} {d}", f"the {_ordinal(d)} of {month}")), kind
+    if spoken:
+        nth = _ordinal_word(d)
+        forms = (f"{month} {nth}", f"the {nth} of {month}", f"{month} the {nth}", f"{wd} {month} {nth}",
+                 f"{wd} the {nth}", f"{month} {_ordinal(d)}")  # fmt: skip
+        return ctx.pick(forms), kind
+    mon, wdc = _cap(month), _cap(wd)
+    forms = (
+        f"{mon} {_ordinal(d)}", f"{mon} {d}", f"{mon[:3]} {d}", f"{d} {mon}", f"{_ordinal(d)} {mon}",
+        f"the {_ordinal(d)} of {mon}", f"{date.month}/{d}", f"{d}/{date.month}", f"{date.month:02d}/{d:02d}",
+        date.isoformat(), f"{d:02d}.{date.month:02d}.{date.year}", f"{mon} {d}, {date.year}",
+        f"{wdc}, {mon} {d}", f"{wdc[:3]} {date.month}/{d}", f"{wdc} the {_ordinal(d)}", f"{wdc[:3]}, {mon[:3]} {d}",
+        f"{wdc} {d} {mon}",
+    )  # fmt: skip
+    return ctx.pick(forms), kind
+
+
+def _hour(ctx: Ctx) -> tuple[int, int]:
+    """A plausible (hour 0-23, minute) for an appointment: mostly office hours, mostly on the hour."""
+    h = ctx.rng.choices(range(24), (1, 0, 0, 0, 0, 0, 1, 4, 9, 10, 10, 9, 6, 8, 9, 9, 7, 5, 4, 3, 2, 1, 1, 1))[0]
+    m = ctx.rng.choices((0, 30, 15, 45, 10, 20, 40, 50, 5), (55, 20, 7, 7, 3, 3, 2, 2, 2))[0]
+    return h, m
+
+
+def _clock(ctx: Ctx) -> tuple[str, bool]:
+    """A clock TIME and whether it is a bare number ("3", "three") that needs "at" before it."""
+    h, m = _hour(ctx)
+    if m == 0 and h in (0, 12) and ctx.chance(0.6):
+        return ("midnight" if h == 0 else ctx.pick(("noon", "noon", "midday"))), False
+    h12 = h % 12 or 12
+    ampm = "am" if h < 12 else "pm"
+    if ctx.spoken:
+        hw, mw = _number(h12), ("oh " + _number(m) if m < 10 else _number(m))
+        if m == 30 and ctx.chance(0.35):
+            return f"half past {hw}", False
+        if m in (15, 45) and ctx.chance(0.5):
+            return (f"quarter past {hw}" if m == 15 else f"quarter to {_number(h12 % 12 + 1)}"), False
+        if m == 0:
+            form = ctx.rng.choices((f"{hw} {ampm}", f"{hw} o'clock", hw, f"{hw} {ampm[0]} m"), (70, 10, 18, 2))[0]
+            return form, form == hw
+        form = ctx.rng.choices((f"{hw} {mw} {ampm}", f"{hw} {mw}"), (65, 35))[0]
+        return form, False
+    mm = f"{m:02d}"
+    upper = ctx.chance(0.25)
+    ap = ampm.upper() if upper else ampm
+    dotted = "a.m." if ampm == "am" else "p.m."
+    if m == 0:
+        forms = ((f"{h12}{ap}", 30), (f"{h12} {ap}", 22), (f"{h12} {dotted}", 8), (f"{h12}:00{ap}", 5),
+                 (f"{h12}:00 {ap}", 6), (f"{h:02d}:00", 9), (f"{h}:00", 4), (f"{h12}", 10),
+                 (f"{h12} o'clock", 3))  # fmt: skip
+    else:
+        forms = ((f"{h12}:{mm}{ap}", 28), (f"{h12}:{mm} {ap}", 24), (f"{h12}:{mm} {dotted}", 8), (f"{h:02d}:{mm}", 14),
+                 (f"{h12}:{mm}", 12), (f"{h12}.{mm}{ap}", 4))  # fmt: skip
+    text = ctx.rng.choices([f for f, _ in forms], [w for _, w in forms])[0]
+    return text, text.isdigit()
+
+
+def _time_range(ctx: Ctx) -> str:
+    h, _ = _hour(ctx)
+    h = min(max(h, 7), 19)
+    h2 = h + ctx.rng.randint(1, 2)
+    a, b = h % 12 or 12, h2 % 12 or 12
+    ampm = "am" if h2 < 12 else "pm"
+    if ctx.spoken:
+        return ctx.pick((f"{_number(a)} to {_number(b)} {ampm}", f"{_number(a)} to {_number(b)}"))
+    first = f"{a}{'am' if h < 12 else 'pm'}"
+    return ctx.pick((f"{a}-{b}{ampm}", f"{a}-{b} {ampm}", f"{first}-{b}{ampm}", f"{h:02d}:00-{h2:02d}:00",
+                     f"{a} to {b}{ampm}", f"{a}:30-{b}:30{ampm}", f"{h}:00–{h2}:00"))  # fmt: skip
+
+
+def _part_of_day(ctx: Ctx) -> str:
+    return ctx.rng.choices(("morning", "afternoon", "evening", "night"), (35, 35, 20, 10))[0]
+
+
+def _person(ctx: Ctx) -> tuple[str, str]:
+    pools = ctx.pools
+    locale = ctx.rng.choices(pools.locales, pools.locale_weights)[0]
+    first, last = ctx.pick(pools.first[locale]), ctx.pick(pools.last[locale])
+    if ctx.style == "voice":  # a recogniser writes plain lowercase ASCII
+        first, last = _fold(first).lower().replace("-", " "), _fold(last).lower().replace("-", " ")
+    return first, last
+
+
+def _name(ctx: Ctx, form: str | None = None) -> list[Piece]:
+    """A NAME: first, full, or title + last ("Dr. Patel" tags only "Patel")."""
+    first, last = _person(ctx)
+    if form is None:
+        form = ctx.rng.choices(("first", "full", "title", "title_full", "last"), (55, 27, 12, 3, 3))[0]
+    if form == "first":
+        return ent(first, "NAME")
+    if form == "full":
+        return ent(f"{first} {last}", "NAME")
+    if form == "last":
+        return ent(last, "NAME")
+    if form == "title_full":  # "Dr. Jane Okafor", never "Mrs. John ..."
+        return lit(ctx.pick(("Dr. ", "Prof. ", "Dr "))) + ent(f"{first} {last}", "NAME")
+    title = ctx.pick(SPOKEN_TITLES if ctx.style == "voice" else TITLES)
+    return lit(title + " ") + ent(last, "NAME")
+
+
+def _email_address(ctx: Ctx, first: str | None = None, last: str | None = None) -> str:
+    if first is None:
+        first, last = _person(ctx)
+    f = re.sub(r"[^a-z]", "", _fold(first).lower()) or "info"
+    la = re.sub(r"[^a-z]", "", _fold(last or "").lower()) or "mail"
+    work = ctx.chance(0.45)
+    domain = ctx.pick(WORK_DOMAINS if work else FREE_DOMAINS)
+    n = ctx.rng.randint(1, 99)
+    if ctx.spoken:
+        dom = domain.replace(".", " dot ").replace("-", " dash ")
+        local = ctx.rng.choices((f, f"{f} dot {la}", f"{f}{la}", f"{f} underscore {la}", f"{f[0]} {la}",
+                                 f"{f} {_number(n % 20)}"), (35, 25, 15, 5, 10, 10))[0]  # fmt: skip
+        return f"{local} at {dom}"
+    local = ctx.rng.choices((f"{f}.{la}", f, f"{f[0]}{la}", f"{f}{la}", f"{f}_{la}{n}", f"{f}{n}", f"{la}.{f[0]}"),
+                            (30, 15, 15, 10, 8, 12, 10))[0]  # fmt: skip
+    if ctx.chance(0.04):
+        local = local.replace(".", "+")
+    return f"{local}@{domain}"
+
+
+def _phone(ctx: Ctx) -> str:
+    if ctx.spoken:
+        digits = [str(ctx.rng.randrange(10)) for _ in range(ctx.pick((7, 10, 10)))]
+        return " ".join(NUMBERS[int(d)] for d in digits)
+    return ctx.pick(ctx.pools.phones)
+
+
+def _location(ctx: Ctx) -> list[Piece]:
+    """A LOCATION with its preposition (only when LOCATION is requested)."""
+    r = ctx.rng.random()
+    if r < 0.4:
+        city = ent(ctx.pick(ctx.pools.cities), "LOCATION")
+        return lit("in ") + city if ctx.chance(0.6) else lit(ctx.pick(("at the ", "at our "))) + city + lit(" office")
+    if r < 0.65:
+        return lit("in ") + ent(f"Room {ctx.rng.randint(1, 9)}{ctx.pick('ABCDE')}", "LOCATION")
+    if r < 0.85:
+        return lit("at ") + ent(f"{ctx.rng.randint(2, 999)} {ctx.pick(STREETS)}", "LOCATION")
+    return lit("at ") + ent(ctx.pick(VENUES), "LOCATION")
+
+
+# -----------------------------------------------------------------------------
+# composite slots: a date and/or time with its prepositions
+
+
+_WEEK_LEADS = ("sometime ", "later ", "by ", "before ", "until ", "early ")
+DATE_LEADS = {  # words before a date that are not part of it
+    "today": ("later ", "by end of ", "earlier "),
+    "tomorrow": ("first thing ", "early ", "sometime ", "by ", "before ", "until "),
+    **{w: _WEEK_LEADS for w in ("this week", "next week", "next month", "this weekend", "the weekend")},
+}
+
+
+def _date_phrase(ctx: Ctx, mode: str) -> list[Piece]:
+    return _date_phrase_kind(ctx, mode)[0]
+
+
+def _date_phrase_kind(ctx: Ctx, mode: str) -> tuple[list[Piece], str]:
+    """A DATE with the preposition that goes before it in `mode` ("on", "for", "to", "bare"), and its kind."""
+    text, kind = _date_value(ctx)
+    takes_on = kind in ("day", "abs", "nth") and not text.lower().startswith(("this", "next", "coming"))
+    prep = ""
+    if mode == "to":
+        prep = "to "
+    elif mode == "for" and kind != "range":
+        prep = ctx.rng.choices(("for ", "", "on "), (65, 25, 10 * takes_on))[0]
+    elif mode == "on" and takes_on:
+        prep = "on " if ctx.chance(0.6 if kind == "day" else 0.8) else ""
+    elif mode == "on" and kind == "range" and ctx.chance(0.35):
+        prep = "from "
+    elif mode == "on" and text in DATE_LEADS and ctx.chance(0.15):
+        prep = ctx.pick(DATE_LEADS[text])
+    return lit(prep) + ent(text, "DATE"), kind
+
+
+def _time_phrase(ctx: Ctx, mode: str, after_date: str = "") -> list[Piece]:
+    """A TIME with its preposition.  After a date, a part of the day follows a day ("friday morning") and
+    takes "in the" after anything else ("June 3rd in the morning")."""
+    r = ctx.rng.random()
+    if r < 0.62:
+        text, bare = _clock(ctx)
+        if mode in ("to", "for"):
+            prep = mode + " "
+        elif mode == "bare" and not bare:
+            prep = ""
+        else:
+            prep = ctx.rng.choices(("at ", "around ", "by ", "after ", "before ", ""), (68, 10, 5, 4, 4, 9))[0]
+            if bare and not prep:
+                prep = "at "
+        return lit(prep) + ent(text, "TIME")
+    if r < 0.75:
+        prep = "from " if mode not in ("bare", "to") and ctx.chance(0.5) else ("to " if mode == "to" else "")
+        return lit(prep) + ent(_time_range(ctx), "TIME")
+    part = _part_of_day(ctx)
+    if after_date and part == "night":
+        return lit("at ") + ent("night", "TIME") if after_date != "day" else ent("night", "TIME")
+    if after_date:
+        return (lit("in the ") if after_date != "day" or ctx.chance(0.25) else []) + ent(part, "TIME")
+    if part == "night" or ctx.chance(0.2):
+        lead = "to " if mode == "to" else ("later " if ctx.chance(0.15) else "")
+        return lit(lead) + ent("tonight", "TIME")
+    if ctx.chance(0.3) and mode not in ("to", "bare"):
+        return lit("in the ") + ent(part, "TIME")
+    lead = lit("to ") if mode == "to" else []
+    return lead + ent(ctx.rng.choices(("this ", "late ", "early "), (90, 5, 5))[0] + part, "TIME")
+
+
+NO_WHEN = {
+    "on": ("", "", "", "", "", "", "this time", "after all"),
+    "for": ("", "", "", "", "for that day"),
+    "to": ("to another day", "to a later date", "to next time", "to whenever works", "to later"),
+    "bare": ("that", "that", "that day", "the usual time"),
+}
+
+
+def _no_when(ctx: Ctx, mode: str) -> list[Piece]:
+    """No date or time, but often something in its place that looks like one and is not one."""
+    r = ctx.rng.random()
+    if mode == "on" and r < 0.18:
+        return lit(ctx.pick(RECURRING))
+    if mode == "on" and r < 0.3:
+        return lit("for " + ctx.pick(DURATIONS))
+    return lit(ctx.pick(NO_WHEN[mode]))
+
+
+def _when(ctx: Ctx, mode: str = "on") -> list[Piece]:
+    """A date and/or time with its prepositions ("tomorrow at 3pm", "on friday morning", "at noon")."""
+    has_d, has_t = ctx.has("DATE"), ctx.has("TIME")
+    if not (has_d or has_t) or ctx.chance(0.08):
+        return _no_when(ctx, mode)
+    r = ctx.rng.random()
+    kind = ("d" if r < 0.45 else "t" if r < 0.62 else "dt") if has_d and has_t else ("d" if has_d else "t")
+    if kind == "d":
+        return _date_phrase(ctx, mode)
+    if kind == "t":
+        return _time_phrase(ctx, mode)
+    date, date_kind = _date_phrase_kind(ctx, mode)
+    if date_kind == "week":  # "next month at 4" is not something people say
+        return date
+    if ctx.chance(0.25):  # time first: "at 3pm tomorrow", "at nine on friday"
+        text, bare = _clock(ctx)
+        prep = {"for": "for ", "to": "to ", "bare": "at " if bare else ""}.get(mode, "")
+        prep = prep or ctx.rng.choices(("at ", "around ", ""), (75, 10, 15 * (not bare)))[0]
+        if date[0][0] in ("for ", "to "):
+            date = date[1:]
+        return lit(prep) + ent(text, "TIME") + lit(" ") + date
+    day_like = date_kind in ("rel", "day") and date[-1][0] not in ("today", "the day after tomorrow")
+    time = _time_phrase(ctx, "on", after_date="day" if day_like else "other")
+    if time[0][1] == "TIME" and time[0][0] in ("morning", "afternoon", "evening", "night"):
+        return date + lit(" ") + time  # "tomorrow morning": DATE + TIME
+    if time[0][1] == "TIME" and ctx.style != "voice":
+        return date + lit(ctx.pick((" ", ", ", " @ "))) + time  # "Fri 3pm", "June 3, 2:30 PM"
+    if time[0][1] == "TIME":
+        return date + lit(" at ") + time
+    return date + lit(" ") + time
+
+
+# -----------------------------------------------------------------------------
+# slots: each returns pieces; `fb` is the template's fallback text for when the entity cannot be used
+
+
+def _slot_name(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("NAME") and (fb is None or ctx.chance(0.85)):
+        return _name(ctx)
+    return lit(fb if fb is not None else ctx.pick(ROLES))
+
+
+def _slot_first(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("NAME") and ctx.chance(0.8):
+        return _name(ctx, "first")
+    return lit(fb if fb is not None else "")
+
+
+def _slot_person(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("NAME") and ctx.chance(0.62):
+        if ctx.chance(0.1):
+            return _name(ctx) + lit(" and ") + _name(ctx, "first")
+        return _name(ctx)
+    return lit(ctx.pick(ROLES))
+
+
+def _slot_email(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("EMAIL"):
+        return ent(_email_address(ctx), "EMAIL")
+    return lit(fb if fb is not None else ctx.pick(("her", "him", "them", "the team", "my work address")))
+
+
+def _slot_contact(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("EMAIL") and (not ctx.has("NAME") or ctx.chance(0.5)):
+        return ent(_email_address(ctx), "EMAIL")
+    return _slot_person(ctx, fb)
+
+
+def _slot_date(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("DATE"):
+        return ent(_date_value(ctx)[0], "DATE")
+    return lit(fb if fb is not None else ctx.pick(("that day", "the day", "later")))
+
+
+def _simple_day(ctx: Ctx) -> str:
+    day = ctx.pick(WEEKDAYS)
+    day = day if ctx.style == "voice" else _cap(day)
+    return ctx.rng.choices(("tomorrow", "today", day, "next " + day), (35, 25, 30, 10))[0]
+
+
+def _slot_day(ctx: Ctx, fb: str | None) -> list[Piece]:
+    """A simple day: "tomorrow", "friday", "next monday"."""
+    if ctx.has("DATE") and ctx.chance(0.9):
+        return ent(_simple_day(ctx), "DATE")
+    return lit(fb if fb is not None else "that day")
+
+
+def _slot_days(ctx: Ctx, fb: str | None) -> list[Piece]:
+    """A possessive day, "tomorrow's" / "friday's" (the DATE stops before the apostrophe), or "the"."""
+    if ctx.has("DATE") and ctx.chance(0.9):
+        return ent(_simple_day(ctx), "DATE") + lit("'s")
+    return lit(fb if fb is not None else ctx.pick(("the", "our", "this", "that", "my")))
+
+
+def _slot_time(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if ctx.has("TIME"):
+        text, bare = _clock(ctx)
+        if not bare:
+            return ent(text, "TIME")
+    return lit(fb if fb is not None else ctx.pick(("next", "first", "last")))
+
+
+def _slot_at_place(ctx: Ctx, fb: str | None) -> list[Piece]:
+    if "LOCATION" in ctx.types:
+        return _location(ctx) if ctx.has("LOCATION") and ctx.chance(0.75) else lit(ctx.pick(PLACES_UNNAMED))
+    return lit(ctx.pick(PLACES))
+
+
+def _slot_phone(ctx: Ctx, fb: str | None) -> list[Piece]:
+    return ent(_phone(ctx), "PHONE") if ctx.has("PHONE") else lit(fb or "my cell")
+
+
+def _slot_wake(ctx: Ctx, fb: str | None) -> list[Piece]:
+    return lit(ctx.pick(WAKE_WORDS) + ctx.pick((" ", " ", ", "))) if ctx.chance(0.22) else []
+
+
+def _pick_slot(words: Sequence[str]) -> Callable[[Ctx, str | None], list[Piece]]:
+    # nobody says "1:1" or "invoice #4471" to an assistant
+    spoken = tuple(w for w in words if not re.search(r"[\d#:%]", w))
+    return lambda ctx, fb: lit(ctx.pick(spoken if ctx.style == "voice" else words))
+
+
+def _slot_a_event(ctx: Ctx) -> list[Piece]:
+    event = SLOTS["event"](ctx, None)[0][0]
+    return lit(("an " if event[0] in "aeioAEIO" and not event.startswith("one") else "a ") + event)
+
+
+SLOTS: dict[str, Callable[[Ctx, str | None], list[Piece]]] = {
+    "when": lambda ctx, fb: _when(ctx, "on"),
+    "for_when": lambda ctx, fb: _when(ctx, "for"),
+    "to_when": lambda ctx, fb: _when(ctx, "to"),
+    "bare_when": lambda ctx, fb: _when(ctx, "bare"),
+    "on_date": lambda ctx, fb: _date_phrase(ctx, "on") if ctx.has("DATE") else _no_when(ctx, "on"),
+    "for_date": lambda ctx, fb: _date_phrase(ctx, "for") if ctx.has("DATE") else _no_when(ctx, "for"),
+    "to_date": lambda ctx, fb: _date_phrase(ctx, "to") if ctx.has("DATE") else _no_when(ctx, "to"),
+    "at_time": lambda ctx, fb: _time_phrase(ctx, "on") if ctx.has("TIME") else lit(fb or ""),
+    "to_time": lambda ctx, fb: _time_phrase(ctx, "to") if ctx.has("TIME") else lit(fb or "to later"),
+    "date": _slot_date,
+    "day": _slot_day,
+    "days": _slot_days,
+    "time": _slot_time,
+    "name": _slot_name,
+    "first": _slot_first,
+    "person": _slot_person,
+    "email": _slot_email,
+    "contact": _slot_contact,
+    "at_place": _slot_at_place,
+    "phone": _slot_phone,
+    "wake": _slot_wake,
+    "event": _pick_slot(EVENTS),
+    "a_event": lambda ctx, fb: _slot_a_event(ctx),
+    "role": _pick_slot(ROLES),
+    "freq": _pick_slot(FREQ_ADJ),
+    "recurring": _pick_slot(RECURRING),
+    "duration": _pick_slot(DURATIONS),
+    "topic": _pick_slot(TOPICS),
+    "company": lambda ctx, fb: lit(ctx.pick(ctx.pools.companies)),
+    "n": lambda ctx, fb: lit(str(ctx.rng.randint(2, 12))),
+}
+
+
+# -----------------------------------------------------------------------------
+# templates
+
+_PART_RE = re.compile(r"\[([^\]]*)\]|\{(\w+)(?::([^}]*))?\}")
+
+
+@functools.cache
+def _parse(template: str) -> tuple:
+    """Template -> tuple of ("text", s) / ("alt", options) / ("slot", name, fallback)."""
+    parts, pos = [], 0
+    for m in _PART_RE.finditer(template):
+        if m.start() > pos:
+            parts.append(("text", template[pos : m.start()]))
+        if m.group(1) is not None:
+            parts.append(("alt", tuple(m.group(1).split("|"))))
+        else:
+            if m.group(2) not in SLOTS:
+                raise KeyError(f"unknown slot {m.group(2)!r} in template {template!r}")
+            parts.append(("slot", m.group(2), m.group(3)))
+        pos = m.end()
+    if pos < len(template):
+        parts.append(("text", template[pos:]))
+    return tuple(parts)
+
+
+def render(template: str, ctx: Ctx) -> list[Piece]:
+    out: list[Piece] = []
+    for part in _parse(template):
+        if part[0] == "text":
+            out.append((part[1], None))
+        elif part[0] == "alt":
+            out += render(ctx.pick(part[1]), ctx)
+        else:
+            out += SLOTS[part[1]](ctx, part[2])
+    return out
+
+
+# Voice commands: what people say to an assistant.  Written with apostrophes; the voice style lowercases
+# them and drops punctuation.  Literal text never holds a date, time or name (those come only from slots).
+VOICE = {
+    "inquiry": (
+        "{wake}[what's|what is|whats] on my calendar {for_date}",
+        "{wake}[what's|what is] on my [schedule|agenda] {for_date}",
+        "{wake}[do|did] i have any [meetings|appointments|events|plans] {when}",
+        "{wake}am i [free|busy|available] {when}",
+        "{wake}[when is|when's] my next [meeting|appointment|call] with {person}",
+        "{wake}what time is my {event} {on_date}",
+        "{wake}what [do i have|have i got] [going on|planned|scheduled|lined up] {on_date}",
+        "{wake}is there anything on my [schedule|calendar] {for_date}",
+        "{wake}[tell me|read me|give me|read out] my [appointments|meetings|schedule] {for_date}",
+        "{wake}[check|see] if {person} is [free|available] {when}",
+        "{wake}[set up|schedule|book|arrange] a [meeting|call|video call] with {person} {when}",
+        "{wake}[can you|could you|please] [schedule|book|set up] {a_event} with {person} {when}",
+        "{wake}find a time [to meet|for a call] with {person} {on_date}",
+        "{wake}when am i meeting [with|] {name}",
+        "{wake}who am i meeting {when}",
+        "{wake}[who is|who's] [at|in|coming to] my {event} {on_date}",
+        "{wake}how many [meetings|events|appointments] do i have {on_date}",
+        "{wake}is my {event} still on {for_date}",
+        "{wake}[show me|open|pull up] {days} [schedule|calendar|agenda]",
+        "{wake}when is [the|my] {event}",
+        "{wake}where is my {event} {on_date}",
+        "{wake}did {name} accept [the|my] [invite|invitation] for {date:the meeting}",
+        "{wake}did {name} cancel [the|our] {event} {on_date}",
+        "{wake}is the {event} {on_date} [cancelled|canceled|still happening|still on]",
+        "{wake}was anything [cancelled|removed] from my calendar {for_date}",
+        "{wake}send [an invite|a meeting invite|an invitation] to {contact} for {when}",
+        "{wake}[email|message] {contact} and ask if [they're|she's|he's] free {when}",
+        "{wake}add {a_event} with {person} {when}",
+        "{wake}put {a_event} on my calendar {when}",
+        "{wake}remind me [about|of] my {event} [with {person}|] {on_date}",
+        "{wake}[do i have|have i got] anything [after|before] {time:lunch} {on_date}",
+        "{wake}what's my first [meeting|appointment] {on_date}",
+        "{wake}is {name} [coming|going] to the {event} {on_date}",
+        "{wake}any [events|meetings|plans] {for_date}",
+        "{wake}what does {date:my day} look like",
+        "{wake}what does my [day|week] look like",
+        "{wake}[i want to|i'd like to|i need to] [meet|catch up|have lunch|grab coffee] with {person} {when}",
+        "{wake}[can you|please] check my [availability|calendar] {for_date}",
+        "{wake}am i double booked {on_date}",
+        "{wake}is {day:my calendar} [free|open|clear] [for a meeting|]",
+        "{wake}when did i last [meet with|see] {name}",
+        "{wake}how long is my {event} {on_date}",
+        "{wake}tell me about my {time:next} [meeting|appointment] {on_date}",
+        "{wake}what's happening {when}",
+        "{wake}what's next on my calendar",
+        "{wake}[do i have|is there] a {freq} {event} {on_date}",
+        "{wake}[please|] list [all|] my meetings with {name}",
+        "{wake}check when {person} [is available|has time] {for_date}",
+        "{wake}[book|reserve] [a room|a meeting room|the big room] for my {event} {when}",
+        "{wake}may i ask what's on my calendar {for_date}",
+        "{wake}will i have time for {a_event} {when}",
+        "{wake}[um|uh|so] do i have [anything|something] with {name} {on_date}",
+        "{wake}mark me as busy {when} [and|] [set up|schedule] a call with {person}",
+        "{wake}when is [mom's|dad's|my boss's] [appointment|party|flight]",
+        "{wake}when is {name:my sister}'s [birthday party|farewell lunch|graduation|recital]",
+        "{wake}what's [the|my] schedule [like|] {for_date}",
+        "{wake}tell me when my {event} with {name} is",
+        "{wake}[schedule|set up] {a_event} {at_place} {when}",
+        "{wake}can i meet with {person} {when}",
+        "{wake}are there any openings {when}",
+        "{wake}find me a free slot {on_date}",
+        "{wake}[schedule|book|set up] {a_event} for {duration} {when}",
+        "{wake}do i have {duration} free {on_date}",
+        "{wake}[set up|schedule] a {freq} {event} with {person} {recurring}",
+        "{wake}is my {event} {recurring} still on",
+        "{wake}[how long|how many hours] [is|are] my {event} {recurring}",
+        "{wake}block {duration} {when} for {a_event} with {person}",
+    ),
+    "cancel": (
+        "{wake}[cancel|delete|remove] my [meeting|appointment|call] with {person} {when}",
+        "{wake}[cancel|delete|call off] [the|my] {event} {on_date}",
+        "{wake}remove [the|my] {event} from my calendar",
+        "{wake}remove [the|my] {event} with {person} from my [calendar|schedule] {on_date}",
+        "{wake}clear my [calendar|schedule] {for_date}",
+        "{wake}clear [out|] everything {for_date}",
+        "{wake}i [won't|can't|will not|cannot] make it to [the|my] {event} {when} [please|] cancel it",
+        "{wake}i [won't|can't] make [it|the meeting] {when} [so|] cancel [it|the meeting]",
+        "{wake}cancel all my [appointments|meetings|events] {for_date}",
+        "{wake}take [the|my] {event} with {person} off my calendar",
+        "{wake}cancel my {time:next} [meeting|appointment|call]",
+        "{wake}[delete|cancel] [everything|all events] [after|before] {time:lunch} {on_date}",
+        "{wake}[please|] cancel the {event} i'm not [available|free] {on_date}",
+        "{wake}i need to cancel {bare_when} something came up",
+        "{wake}let {name} know i can't make [it|our meeting] {on_date} and cancel [it|the invite]",
+        "{wake}drop the {event} with {person} from my schedule",
+        "{wake}get rid of [the|my] [meeting|appointment|event] {on_date}",
+        "{wake}cancel [it|that|the last one|that meeting]",
+        "{wake}cancel my next [meeting|appointment]",
+        "{wake}[nevermind|never mind|actually] cancel the {event}",
+        "{wake}cancel [the|my] [reservation|booking] {for_when}",
+        "{wake}check my calendar and cancel [whatever|anything] i have {on_date}",
+        "{wake}i'm [sick|not feeling well|stuck in traffic] cancel [all|] my meetings {for_date}",
+        "{wake}[can you|could you|please] cancel [the|our] {event} with {person}",
+        "{wake}call off {days} {event}",
+        "{wake}[delete|remove] the [event|meeting] {when}",
+        "{wake}cancel my {event} {at_place}",
+        "{wake}[cancel|delete|stop] [the|my] {freq} {event}",
+        "{wake}[cancel|remove] my {event} {recurring}",
+        "{wake}tell {person} the {event} is off",
+        "{wake}cancel [the|my] {event} and let {person} know",
+        "{wake}i don't need the {event} {on_date} anymore",
+        "{wake}[cancel|delete] my [appointment|meeting] with {name:the dentist}",
+        "{wake}i'm having second thoughts cancel the {event}",
+        "{wake}my {event} {on_date} is off please remove it",
+        "{wake}cancel whatever i have {when}",
+        "{wake}[cancel|delete] the event called {event}",
+        "{wake}can you free up my schedule {for_date}",
+        "{wake}[um|uh|so] cancel my [thing|meeting] with {name}",
+        "{wake}remove {name:mom}'s [birthday party|visit|appointment] from the calendar",
+        "{wake}cancel the [invite|invitation] i sent to {contact}",
+        "{wake}[please|] cancel my [meeting|booking] {at_place} {when}",
+        "{wake}i won't be available {when} cancel everything",
+        "{wake}no more {event} {for_date} [please|] cancel it",
+        "{wake}cancel the {event} [i have|we have|] {recurring}",
+        "{wake}[cancel|delete] the {duration} [block|slot|hold] {on_date}",
+        "{wake}i don't need the {freq} {event} anymore remove it",
+        "{wake}stop the {event} {recurring} [it's|it is] cancelled",
+    ),
+    "reschedule": (
+        "{wake}[move|push|shift] my [meeting|appointment|call] with {person} {to_when}",
+        "{wake}reschedule [the|my] {event} {to_when}",
+        "{wake}push [the|my] {event} back {to_time}",
+        "{wake}can we [move|reschedule] {days} {event} {to_date}",
+        "{wake}postpone [the|my] {event} until {date:further notice}",
+        "{wake}change my {event} {on_date} {to_time}",
+        "{wake}bring [the|my] {event} forward {to_time}",
+        "{wake}move everything {on_date} {to_date}",
+        "{wake}[reschedule|move] my {time:next} [meeting|call] {to_when}",
+        "{wake}can you find another time for my {event} with {person}",
+        "{wake}i need to reschedule [my|the] {event} [with {person}|]",
+    ),
+    "other": (
+        "{wake}send an email to {contact} [saying|about] {topic}",
+        "{wake}[read|check] my [new|latest|] emails [from {person}|]",
+        "{wake}add {email} to my contacts",
+        "{wake}[what's|what is] {name}'s email [address|]",
+        "{wake}reply to {name}'s email",
+        "{wake}remind me to call {person} {when}",
+        "{wake}set an alarm for {time:later}",
+        "{wake}forward the [latest|last] email to {contact}",
+        "{wake}do i have any new emails [from {name}|]",
+        "{wake}take a note about {topic}",
+        "{wake}text {person} that i'm running late",
+    ),
+}
+
+CHAT = {
+    "inquiry": (
+        "[hey|hi|yo|] {first}[,|] are you free {when}?",
+        "[u|you] around {when}?",
+        "can we [meet|talk|chat|hop on a call] {when}?",
+        "what time is the {event} {on_date}?",
+        "still on for {bare_when}?",
+        "is {name} coming to the {event}?",
+        "quick q - do we have the {event} {on_date}?",
+        "[lunch|coffee|drinks] {bare_when}?",
+        "want to grab [coffee|lunch] {when}?",
+        "what's the plan for {date:later}?",
+        "can you send me the [zoom|meet|teams] link for {date:the call}?",
+        "did {name} cancel the {event} or is it still on?",
+        "any idea when {name} is free?",
+        "do you have time for a quick call {when}?",
+        "are we meeting {bare_when} or {bare_when}?",
+        "hey, can you check if {name} can do {bare_when}",
+        "is {bare_when} ok for the {event}?",
+        "what's on the agenda for {day:the meeting}?",
+        "can i book you for {duration} {when}?",
+        "when's the {event} with {name}?",
+        "Hi {first}! Would {bare_when} work for {a_event}?",
+        "Are you available {when}? Need {duration} to go over {topic}",
+        "Can you set up {a_event} with {person} {when}? thx",
+        "do I have anything {for_when}?",
+        "what time do we meet {on_date}",
+        "Is the {event} {at_place}?",
+        "Will {first:you} be at the {event} {on_date}?",
+        "How about {bare_when}? Let me know",
+        "any chance you're free {when}? my email is {email}",
+        "do you have {duration} {for_date}?",
+        "can we make the {event} {recurring}?",
+    ),
+    "cancel": (
+        "sorry, can't make it {when}",
+        "[gotta|have to|need to] cancel {bare_when}, something came up",
+        "hey {first}, need to cancel our {event} {on_date} :(",
+        "{event} is off {on_date}",
+        "let's skip {days} {event}",
+        "im not gonna make it {when}, sorry!!",
+        "can we call off {bare_when}? not feeling great",
+        "no {event} {on_date}, {name:the boss} is out sick",
+        "pls cancel my {time:next} [meeting|call]",
+        "cancelling {days} {event}, will send notes instead",
+        "have to bail on {bare_when}, really sorry",
+        "heads up: the {event} {on_date} is cancelled",
+        "can't do {bare_when} anymore, let's cancel",
+        "I'm not available {when} so I'm cancelling the {event}",
+        "pls take me off the {event} invite {on_date}",
+        "Hi {first}, I have to cancel {bare_when}. So sorry!",
+        "{first:Hey}, the {event} with {person} is cancelled",
+        "Can you cancel my {event} {when}? Thanks",
+        "sorry {first} - won't be able to join {when}, please cancel",
+        "cancel our {event}, {role} needs me {at_time}",
+        "Not going to make the {event} {on_date}, go ahead without me and cancel my spot",
+        "checked my calendar and I'm double booked {when}, gotta cancel ours",
+        "we need more than {duration} anyway so let's cancel {days} {event}",
+        "let's drop the {event} we have {recurring}, it's not useful anymore",
+    ),
+    "reschedule": (
+        "can we move our {event} {to_when}?",
+        "hey {first}, mind if we push {days} {event} {to_time}?",
+        "need to reschedule {bare_when}, does {bare_when} work instead?",
+        "let's move the {event} {to_date}",
+        "can we bump the call back {to_time}?",
+    ),
+    "other": (
+        "thanks for {days} {event}, super helpful!",
+        "can you send me {name}'s email?",
+        "fyi {topic} is done",
+        "pls add {email} to the thread",
+        "lol ok",
+        "happy birthday {first}!!",
+    ),
+}
+
+# One sentence that carries the email's intent.
+EMAIL_CORE = {
+    "inquiry": (
+        "Would you be available for a quick call {when}?",
+        "Are you free {when}? I'd like to go over {topic}.",
+        "Could we set up a meeting {when} to discuss {topic}?",
+        "Can we schedule {a_event} with {person} {when}?",
+        "I'd like to book a {duration} slot with you {when}, if that works.",
+        "Is {bare_when} still good for our {event}?",
+        "Just checking whether we're still on for {bare_when}.",
+        "Do you know what time the {event} is {on_date}?",
+        "Could you let me know when {name} is free {for_date}?",
+        "Does {bare_when} work for you? If not, {bare_when} is also open on my side.",
+        "Can you send me the invite for the {event} {on_date}? I can't find it on my calendar.",
+        "What's the agenda for {days} {event}?",
+        "I was wondering if you and {name} could join us {when}.",
+        "Could you check whether {name} has any openings {when}?",
+        "I'd love to grab coffee {when} if you're around.",
+        "Is the {event} {on_date} cancelled or still happening?",
+        "Did {name} cancel our {event} {on_date}? I didn't get an update.",
+        "Please send the calendar invite to {email} so I can confirm.",
+        "You can reach {name} at {email} to set up a time {for_date}.",
+        "Can you add me to the {event} {on_date}? My address is {email}.",
+        "When would suit you for {a_event} {for_date}?",
+        "Please let me know your availability {for_date}.",
+        "Would {bare_when} work for everyone? We could meet {at_place}.",
+        "I'm putting together the {event} and wanted to check if {bare_when} suits you.",
+        "May I ask whether the {event} {on_date} is open to {role}?",
+        "Could we find {duration} {for_date} to review {topic}?",
+        "Is there a good time {for_date} to catch up with {person}?",
+    ),
+    "cancel": (
+        "Unfortunately I need to cancel our meeting {when}.",
+        "I'm afraid I won't be able to make the {event} {on_date}, so let's call it off.",
+        "Please cancel my appointment with {person} {when}.",
+        "Something came up and I have to cancel {days} {event}.",
+        "We're cancelling the {event} {when} - apologies for the short notice.",
+        "Could you remove the {event} {on_date} from my calendar? It's been called off.",
+        "I have to pull out of the {event} {on_date} due to a family emergency.",
+        "The {event} with {person} {when} is cancelled.",
+        "I won't be available {when} after all, so please cancel our call.",
+        "Let's scrap the {event} {on_date}; we covered everything by email.",
+        "Please take me off the invite for the {event} {when}.",
+        "I checked my calendar and I'm double-booked {when}, so I need to cancel.",
+        "Can you let {name} know the {event} {on_date} is off?",
+        "Please clear my schedule {for_date}; I'm out sick.",
+        "There's no need to meet {on_date} anymore, so I've cancelled the invite.",
+        "Kindly cancel the booking under {email} for {date:the event}.",
+        "Sorry, but I'll have to cancel {bare_when}. Maybe some other time.",
+        "Due to the strike, the {event} {at_place} {when} will not go ahead.",
+        "Please consider this a cancellation of my {event} {on_date}.",
+        "I'm sorry to say the {event} is off - {role} can't make it {on_date}.",
+        "We've decided to cancel the {freq} {event} going forward.",
+        "I'll have to miss the {event} {when}, so please cancel my place.",
+    ),
+    "reschedule": (
+        "Could we move our {event} {to_when}?",
+        "I need to reschedule the {event} {on_date} - would {bare_when} work instead?",
+        "Can we push {days} {event} {to_time}?",
+        "Would you mind if we postponed the {event} until {date:later}?",
+        "Please move my appointment with {person} {to_when}.",
+    ),
+    "other": (
+        "Thanks again for {days} {event}, it was really helpful.",
+        "Please find attached the notes on {topic}.",
+        "Could you add {email} to the mailing list?",
+        "FYI, {name} has joined {company} as our new contact.",
+        "Congratulations on {topic}!",
+    ),
+}
+
+SUBJECTS = {
+    "inquiry": (
+        "Meeting request",
+        "Quick question about {day:the meeting}",
+        "Availability {for_date}?",
+        "Catch up?",
+        "{event} {on_date}",
+        "Are we still on?",
+        "Time to chat?",
+        "Scheduling",
+    ),
+    "cancel": (
+        "Cancelled: {event} {on_date}",
+        "Can't make it {day:after all}",
+        "Change of plans",
+        "{event} cancelled",
+        "Need to cancel",
+        "Re: {event}",
+    ),
+    "reschedule": ("Moving our {event}", "Reschedule?", "New time for {event}"),
+    "other": ("Notes", "FYI", "Thanks!", "{topic}"),
+}
+
+# Sentences that go with any intent; they carry most of the hard negatives of emails.
+EMAIL_FILLERS = (
+    "Hope you're doing well.", "Hope all is well.", "Hope your week is going well.", "Sorry for the late reply.",
+    "Thanks for your patience.", "The agenda is attached.", "I've attached the slides from {company}.",
+    "It should only take {duration}.", "We usually meet {recurring} {at_place}.", "{company} will be joining as well.",
+    "Looping in {role} for visibility.", "Not sure if {role} can make it.", "I'm working from home {day:that day}.",
+    "First thing on my list is {topic}.", "I'm having second thoughts about {topic}.",
+    "May I also ask you to bring the latest numbers?", "Will send the notes afterwards.",
+    "Please use the usual zoom link.", "Room {n} only holds {n} people.", "My manager asked me to reach out.",
+    "Feel free to forward this to {role}.", "I'm on PTO until {date:further notice}.",
+    "P.S. Thanks again for your help with {topic}.", "{name} from {company} mentioned {topic}.",
+    "Just a heads-up that parking in building 2 is closed.", "Let me know if you have any questions.",
+    "The team has been swamped with {topic}.", "We have a date with {company} for the demo.",
+    "Happy Friday!", "Thanks in advance.", "Apologies for any inconvenience.", "Will do my best to keep it short.",
+    "My number is {phone:on the team page} if anything changes.",
+)  # fmt: skip
+GREETINGS = (
+    "Hi {first:team},", "Hello {first:all},", "Dear {name:Sir or Madam},", "Hey {first:everyone},", "Hi {first}!",
+    "Hi team,", "Hello all,", "Hi everyone,", "Good morning,", "Good afternoon {first:all},", "Dear colleagues,",
+    "Hi,", "{first:Hello},", "Morning {first:all}!", "Hello {first:there}, hope you're well.",
+)  # fmt: skip
+SIGNOFFS = (
+    "Best,", "Best regards,", "Kind regards,", "Thanks,", "Thanks!", "Cheers,", "Many thanks,", "Warmly,",
+    "Regards,", "Thank you,", "Talk soon,", "All the best,", "Sincerely,", "Have a great weekend!", "-", "Thx,",
+)  # fmt: skip
+# Replies and forwards: a short note on top decides the intent; the quoted text below may say the opposite.
+THREAD_TOP = {
+    "inquiry": (
+        "Sounds good! Does {bare_when} work for you?",
+        "Thanks - are we still on for {bare_when}?",
+        "Can you check if {name} is free {when}?",
+        "Happy to. What time works {for_date}?",
+        "FYI, see below. Can you find a slot with {person} {for_date}?",
+    ),
+    "cancel": (
+        "Thanks for the invite, but I won't be able to make it after all. Please cancel my spot.",
+        "Unfortunately we need to cancel this - {role} is unavailable {on_date}.",
+        "Please see below and cancel the {event} {on_date}.",
+        "Sorry, I have to call this off.",
+        "FYI - can you cancel this for me and let {name} know?",
+    ),
+    "reschedule": ("Could we move this {to_when}?", "Can we push this back {to_time}?"),
+    "other": ("Thanks, noted!", "Forwarding for your records."),
+}
+
+GENERIC_VOICE = (
+    "{wake}[please|] {x} my [meeting|appointment] with {person} {when}",
+    "{wake}i want to {x} the {event} {on_date}",
+    "{wake}can you {x} [the|my] {event} [with {person}|]",
+    "{wake}{x} {days} {event}",
+    "{wake}{x} [it|that|everything] {for_when}",
+)
+GENERIC_WRITTEN = (
+    "I'd like to {x} our {event} {when}.",
+    "Please {x} my appointment with {person} {on_date}.",
+    "Could you {x} the {event} {for_when}?",
+    "{x}: {event} with {person} {when}",
+)
+
+
+# -----------------------------------------------------------------------------
+# styles: literal text is restyled piece by piece, so entity offsets are computed after the change
+
+
+_CONTRACTION_RE = re.compile(r"(?<=\w)'(?=(s|t|m|re|ve|d)\b)")
+
+
+def _voice_text(s: str, drop_apostrophes: bool) -> str:
+    s = s.lower().replace("&", " and ").replace(" - ", " ").replace("@", " at ")
+    s = re.sub(r"[,.?!;:()\"]", " ", s)
+    if drop_apostrophes:
+        s = _CONTRACTION_RE.sub("", s)  # only inside a word, so the "'s" after a name keeps its apostrophe
+    return re.sub(r"[ \t]+", " ", s)
+
+
+def _typo(ctx: Ctx, s: str) -> str:
+    words = [m for m in re.finditer(r"[a-z]{5,}", s)]
+    if not words:
+        return s
+    m = ctx.pick(words)
+    i = m.start() + ctx.rng.randrange(1, len(m.group()) - 2)
+    return s[:i] + s[i + 1] + s[i] + s[i + 2 :]
+
+
+def restyle(pieces: list[Piece], ctx: Ctx) -> list[Piece]:
+    """Casing and punctuation habits, applied to each piece (lowercasing can change a string's length)."""
+    rng = ctx.rng
+    if ctx.style == "voice":
+        drop = ctx.chance(0.2)
+        case = rng.choices(("lower", "first", "title"), (88, 9, 3))[0]
+        out = [(_voice_text(s, drop), t) if t is None else (s.lower(), t) for s, t in pieces]
+        if case == "title":
+            out = [(re.sub(r"(?<![\w'])([a-z])", lambda m: m.group(1).upper(), s), t) for s, t in out]
+        elif case == "first":
+            out = [(_cap(s.lstrip()), t) if i == 0 else (s, t) for i, (s, t) in enumerate(out)]
+        return out
+    lower = ctx.chance(0.35 if ctx.style == "chat" else 0.04)
+    drop = ctx.chance(0.25 if ctx.style == "chat" else 0.03)
+    typo = ctx.chance(0.08 if ctx.style == "chat" else 0.03)
+    out = []
+    for s, t in pieces:
+        if lower:
+            s = s.lower()
+        if t is None:
+            if drop:
+                s = _CONTRACTION_RE.sub("", s)
+            if typo and ctx.chance(0.3):
+                s = _typo(ctx, s)
+        out.append((s, t))
+    if ctx.style == "chat" and out and out[-1][1] is None and ctx.chance(0.35):
+        out[-1] = (out[-1][0].rstrip("?!. "), None)  # no final punctuation
+    if not lower and out:  # sentence case at the very start
+        out[0] = (_cap(out[0][0].lstrip()), out[0][1])
+    return out
+
+
+def assemble(pieces: list[Piece]) -> tuple[str, list[Span]]:
+    """Join pieces into text and spans, tidying the spaces that empty slots leave behind."""
+    text, spans, last_plain = "", [], True
+    for s, t in pieces:
+        if not s:
+            continue
+        if t is None:
+            s = re.sub(r" {2,}", " ", s)
+            s = re.sub(r" +([,.?!;]|\n)", r"\1", s)
+            if not text or text[-1] in " \n":
+                s = s.lstrip(" ")
+            if s[:1] in (",", ".", "?", "!", ";", "\n") and text.endswith(" ") and last_plain:
+                text = text.rstrip(" ")
+            if s[:1] == "," and text.endswith((",", "\n")) or s[:1] == "," and not text:
+                s = s[1:].lstrip(" ")
+            text += s
+        else:
+            spans.append(Span(t, len(text), len(text) + len(s)))
+            text += s
+        last_plain = t is None
+    return text.rstrip(), spans
+
+
+def _on_token_edges(text: str, spans: list[Span]) -> bool:
+    tokens = tokenize(text)
+    starts, ends = {s for _, s, _ in tokens}, {e for _, _, e in tokens}
+    return all(s.start in starts and s.end in ends and s.start < s.end for s in spans)
+
+
+# -----------------------------------------------------------------------------
+# messages
+
+
+def _templates(table: dict[str, tuple[str, ...]], generic: tuple[str, ...], intent: str) -> tuple[str, ...]:
+    if intent in table:
+        return table[intent]
+    word = intent.replace("_", " ").replace("-", " ").strip().lower() or "handle"
+    return tuple(t.replace("{x}", word) for t in generic)
+
+
+def _extras(ctx: Ctx) -> list[list[Piece]]:
+    """Clauses for requested entity types that the scheduling templates do not cover."""
+    out = []
+    for entity_type in ctx.types:
+        if entity_type in DEFAULT_ENTITY_TYPES or not ctx.has(entity_type) or not ctx.chance(0.3):
+            continue
+        voice = ctx.style == "voice"
+        if entity_type == "LOCATION":
+            lead = "" if voice else ctx.pick(("we'll meet ", "it's ", "the meeting is ", "I'll be "))
+            out.append(lit(lead) + _location(ctx))
+        elif entity_type == "PHONE":
+            lead = ctx.pick(("my number is ", "call me at ", "text me at ", "you can reach me on "))
+            out.append(lit(lead) + ent(_phone(ctx), "PHONE"))
+        else:
+            label = entity_type.lower().replace("_", " ")
+            value = f"{entity_type[:3].upper()}-{ctx.rng.randint(100, 99999)}"
+            out.append(lit(ctx.pick((f"my {label} is ", f"the {label} is ", f"{label}: "))) + ent(value, entity_type))
+    return out
+
+
+def _voice_message(intent: str, ctx: Ctx) -> list[Piece]:
+    pieces = render(ctx.pick(_templates(VOICE, GENERIC_VOICE, intent)), ctx)
+    for extra in _extras(ctx):
+        pieces += lit(ctx.pick((" ", " and "))) + extra
+    if ctx.chance(0.08):
+        pieces += lit(ctx.pick((" please", " thanks", " thank you", " for me")))
+    return pieces
+
+
+def _chat_message(intent: str, ctx: Ctx) -> list[Piece]:
+    pieces = render(ctx.pick(_templates(CHAT, GENERIC_WRITTEN, intent)), ctx)
+    for extra in _extras(ctx):
+        pieces += lit(ctx.pick((". ", " - ", ", "))) + extra
+    return pieces
+
+
+def _sentence(pieces: list[Piece]) -> list[Piece]:
+    if pieces and pieces[-1][1] is not None:
+        return pieces + lit(".")
+    return pieces
+
+
+def _email_body(intent: str, ctx: Ctx) -> list[Piece]:
+    """Greeting, one intent sentence among 0-3 neutral ones, extras."""
+    core = render(ctx.pick(_templates(EMAIL_CORE, GENERIC_WRITTEN, intent)), ctx)
+    count = ctx.rng.choices((0, 1, 2, 3), (25, 40, 25, 10))[0]
+    fillers = [render(t, ctx) for t in ctx.rng.sample(EMAIL_FILLERS, count)]
+    sentences = fillers[:1] + [core] + fillers[1:] + [_sentence(_cap_pieces(e)) for e in _extras(ctx)]
+    out: list[Piece] = []
+    for i, sentence in enumerate(sentences):
+        if i:
+            out += lit(ctx.pick(("\n\n", " ", " ")) if i == 1 else ctx.pick(("\n\n", " ")))
+        out += sentence
+    return out
+
+
+def _cap_pieces(pieces: list[Piece]) -> list[Piece]:
+    return [(_cap(pieces[0][0]), pieces[0][1])] + pieces[1:] if pieces else pieces
+
+
+def _sender(ctx: Ctx) -> list[Piece]:
+    """Sign-off and the sender's name (a NAME), sometimes a signature block."""
+    out = lit(ctx.pick(SIGNOFFS))
+    if ctx.has("NAME") and ctx.chance(0.85):
+        form = ctx.rng.choices(("first", "full", "title_full"), (55, 40, 5))[0]
+        name = _name(ctx, form)
+        out += lit("\n") + (name[1:] if form == "title_full" and ctx.chance(0.5) else name)
+        if form != "first" and ctx.chance(0.35):
+            out += lit(f"\n{ctx.pick(JOB_TITLES)}{ctx.pick((' | ', ', ', chr(10)))}{ctx.pick(ctx.pools.companies)}")
+    elif ctx.chance(0.3):
+        out += lit(f"\nThe {ctx.pick(ctx.pools.companies)} team")
+    if ctx.has("PHONE") and ctx.chance(0.3):
+        out += lit(ctx.pick(("\nTel: ", "\nMobile: ", "\nM: ", "\n"))) + ent(_phone(ctx), "PHONE")
+    if ctx.chance(0.08):
+        out += lit("\n\nSent from my iPhone")
+    return out
+
+
+def _email_message(intent: str, ctx: Ctx) -> list[Piece]:
+    out: list[Piece] = []
+    if ctx.chance(0.4):
+        out += lit("Subject: ") + render(ctx.pick(_templates(SUBJECTS, ("{x}",), intent)), ctx) + lit("\n\n")
+    if ctx.chance(0.9):
+        out += render(ctx.pick(GREETINGS), ctx) + lit(ctx.pick(("\n\n", "\n\n", "\n")))
+    out += _email_body(intent, ctx)
+    if ctx.chance(0.9):
+        out += lit("\n\n") + _sender(ctx)
+    return out
+
+
+def _quote_header(ctx: Ctx) -> list[Piece]:
+    """'On Tue, Jun 4, 2024 at 10:15 AM Anna Lee <anna.lee@x.com> wrote:' or an Outlook-style block."""
+    date = dt.date(2024, 1, 1) + dt.timedelta(days=ctx.rng.randrange(3 * 365))
+    h, m = _hour(ctx)
+    clock = f"{h % 12 or 12}:{m:02d} {'AM' if h < 12 else 'PM'}"
+    first, last = _person(ctx)
+    email = _email_address(ctx, first, last)
+    name = ent(f"{first} {last}", "NAME") if ctx.has("NAME") else []
+    address = lit("<") + ent(email, "EMAIL") + lit(">") if ctx.has("EMAIL") else []
+    if not name and not address:
+        return lit("-----Original Message-----\n")
+    if ctx.chance(0.6):
+        out: list[Piece] = []
+        if ctx.has("DATE"):
+            out += lit("On ") + ent(date.strftime("%a, %b ") + f"{date.day}, {date.year}", "DATE")
+        if ctx.has("TIME"):
+            out += lit(" at " if out else "At ") + ent(clock, "TIME")
+        return out + lit(", " if out else "") + name + lit(" ") + address + lit(" wrote:\n")
+    out = lit("From: ") + name + lit(" ") + address + lit("\n")
+    if ctx.has("DATE") and ctx.has("TIME"):
+        out += lit("Sent: ") + ent(date.strftime("%A, %B ") + f"{date.day}, {date.year}", "DATE") + lit(" ")
+        out += ent(clock, "TIME") + lit("\n")
+    return out + lit("Subject: ") + render(ctx.pick(SUBJECTS["inquiry"]), ctx) + lit("\n")
+
+
+def _thread_message(intent: str, ctx: Ctx) -> list[Piece]:
+    """A reply or forward: the intent is the top note's, the quoted message below is any scheduling email."""
+    forward = ctx.chance(0.35)
+    out = lit(("Fwd: " if forward else "Re: ") + ctx.pick(("Meeting", "Catch up", "Next steps", "Invite", "Call")))
+    out += lit("\n\n") + render(ctx.pick(_templates(THREAD_TOP, GENERIC_WRITTEN, intent)), ctx)
+    out += lit("\n\n") + _sender(ctx) + lit("\n\n")
+    quoted_intent = ctx.pick(("inquiry", "inquiry", "cancel"))
+    original = render(ctx.pick(GREETINGS), ctx) + lit("\n") + _email_body(quoted_intent, ctx) + lit("\n")
+    original += _sender(ctx)
+    if forward:
+        return out + lit("---------- Forwarded message ---------\n") + _quote_header(ctx) + lit("\n") + original
+    quoted = [(s.replace("\n", "\n> "), t) for s, t in original]
+    return out + _quote_header(ctx) + lit("> ") + quoted
+
+
+MESSAGE_BUILDERS = {"voice": _voice_message, "chat": _chat_message, "email": _email_message, "thread": _thread_message}
+
+
+def _message(intent: str, ctx: Ctx) -> tuple[str, list[Span]]:
+    return assemble(restyle(MESSAGE_BUILDERS[ctx.style](intent, ctx), ctx))
+
+
+def generate_offline(
+    num_examples: int,
+    seed: int,
+    entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES,
+    intents: Sequence[str] = DEFAULT_INTENTS,
+) -> list[dict]:
+    """`num_examples` full examples (dicts from small_lm.data.make_example, ids f"offline-{seed}-{i:06d}"),
+    unique texts, intents balanced (round-robin), deterministic for a given seed (same seed -> identical
+    output, different seed -> different data). Shuffled."""
+    if num_examples < 0:
+        raise ValueError(f"num_examples must be >= 0, got {num_examples}")
+    intents = list(dict.fromkeys(intents))
+    if not intents:
+        raise ValueError("need at least one intent")
+    types = tuple(dict.fromkeys(entity_types))
+    rng = random.Random(f"small_lm.offline/{seed}")  # a string seed: the same on every platform and run
+    pools = _pools()
+    styles, weights = list(STYLE_WEIGHTS), list(STYLE_WEIGHTS.values())
+    rows, seen = [], set()
+    for i in range(num_examples):
+        intent = intents[i % len(intents)]
+        for _ in range(1000):  # a duplicate or (never expected) a span off token edges: draw again
+            style = rng.choices(styles, weights)[0]
+            ctx = Ctx(rng, pools, types, style, rng.random() >= NO_ENTITY_RATE, False)
+            ctx.spoken = style == "voice" and ctx.chance(0.85)
+            text, spans = _message(intent, ctx)
+            if text and text not in seen and _on_token_edges(text, spans):
+                break
+        else:
+            raise RuntimeError(f"could not make a new unique message for intent {intent!r} after 1000 tries")
+        seen.add(text)
+        rows.append((text, intent, spans))
+    rng.shuffle(rows)
+    return [
+        make_example(f"offline-{seed}-{i:06d}", text, intent, spans) for i, (text, intent, spans) in enumerate(rows)
+    ]

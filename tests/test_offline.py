@@ -1,0 +1,177 @@
+"""The offline generator: valid, deterministic, balanced, varied, and full of untagged look-alikes."""
+
+import re
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, bio_labels, validate_example
+from small_lm.offline import generate_offline
+
+EXTENDED_TYPES = ("DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE")
+EXTENDED_INTENTS = ("inquiry", "cancel", "reschedule")
+
+
+@pytest.fixture(scope="module")
+def default():
+    return generate_offline(1500, seed=1)
+
+
+@pytest.fixture(scope="module")
+def extended():
+    return generate_offline(600, seed=2, entity_types=EXTENDED_TYPES, intents=EXTENDED_INTENTS)
+
+
+def _untagged(example, start, end):
+    return all(end <= e["start"] or start >= e["end"] for e in example["entities"])
+
+
+def test_same_seed_same_output_other_seed_other_data():
+    a, b, c = generate_offline(200, seed=7), generate_offline(200, seed=7), generate_offline(200, seed=8)
+    assert a == b
+    assert len({x["text"] for x in a} & {x["text"] for x in c}) < 20
+
+
+def test_count_ids_and_shuffle(default):
+    assert [x["id"] for x in default] == [f"offline-1-{i:06d}" for i in range(1500)]
+    # shuffled: not the round-robin order of intents
+    assert [x["intent"] for x in default[:20]] != [DEFAULT_INTENTS[i % 2] for i in range(20)]
+
+
+def test_every_example_validates(default, extended):
+    for examples, types, intents in (
+        (default, DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS),
+        (extended, EXTENDED_TYPES, EXTENDED_INTENTS),
+    ):
+        for example in examples:
+            validate_example(example, bio_labels(types), intents)
+
+
+def test_texts_unique(default, extended):
+    for examples in (default, extended):
+        assert len({x["text"] for x in examples}) == len(examples)
+
+
+def test_intents_balanced(default, extended):
+    for examples, intents in ((default, DEFAULT_INTENTS), (extended, EXTENDED_INTENTS)):
+        counts = Counter(x["intent"] for x in examples)
+        assert set(counts) == set(intents)
+        assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_every_entity_type_appears(default, extended):
+    for examples, types in ((default, DEFAULT_ENTITY_TYPES), (extended, EXTENDED_TYPES)):
+        counts = Counter(e["type"] for x in examples for e in x["entities"])
+        assert set(counts) == set(types)
+        assert min(counts.values()) >= len(examples) // 20, counts
+
+
+def test_only_requested_types_and_intents():
+    examples = generate_offline(300, seed=3, entity_types=("DATE",), intents=("cancel",))
+    assert {x["intent"] for x in examples} == {"cancel"}
+    assert {e["type"] for x in examples for e in x["entities"]} == {"DATE"}
+    # without NAME, people are referred to as "my boss", "mom", never by a (then untagged) name
+    assert not any(re.search(r"\b(Hi|Dear|Hello) [A-Z][a-z]+,", x["text"]) for x in examples)
+
+
+def test_unknown_type_and_intent():
+    types, intents = ("NAME", "ORDER_ID"), ("inquiry", "confirm_booking")
+    examples = generate_offline(300, seed=4, entity_types=types, intents=intents)
+    for example in examples:
+        validate_example(example, bio_labels(types), intents)
+    assert Counter(x["intent"] for x in examples) == {"inquiry": 150, "confirm_booking": 150}
+    assert any(e["type"] == "ORDER_ID" for x in examples for e in x["entities"])
+    assert any("confirm booking" in x["text"].lower() for x in examples if x["intent"] == "confirm_booking")
+
+
+def test_some_examples_without_entities(default):
+    share = sum(not x["entities"] for x in default) / len(default)
+    assert 0.05 <= share <= 0.25, share
+
+
+# entity-like words in entity-like positions that the guideline leaves untagged
+HARD_NEGATIVES = {
+    "family and roles": r"mom|my boss|my manager|the team|the dentist",
+    "recurring": r"every (monday|tuesday|thursday|week|day|morning|other \w+)|weekly|daily|once a week",
+    "durations": r"for (\d+ minutes|an hour|half an hour|two hours|\d+ mins)",
+    "wake words": r"alexa|olly|hey google|siri",
+    "greetings": r"good morning|have a great weekend|happy friday",
+    "events": r"standup|stand-up|offsite|quarterly review|team lunch",
+    "places": r"room 4b|the berlin office|the cafe on main street",
+    "words used otherwise": r"may i|will send|second thoughts|first thing|a date with",
+}
+
+
+@pytest.mark.parametrize("kind", HARD_NEGATIVES)
+def test_hard_negatives_present_and_untagged(default, kind):
+    pattern = re.compile(rf"(?<!\w)({HARD_NEGATIVES[kind]})(?!\w)", re.IGNORECASE)
+    hits = [(x, m) for x in default for m in pattern.finditer(x["text"])]
+    assert len(hits) >= 5, f"too few {kind} in the data"
+    tagged = [m.group() for x, m in hits if not _untagged(x, m.start(), m.end())]
+    assert not tagged, f"{kind} tagged: {tagged[:5]}"
+
+
+def test_entity_edges_follow_guideline(default):
+    entities = [e for x in default for e in x["entities"]]
+    # no prepositions or titles inside spans
+    assert not [e for e in entities if re.match(r"(at|on|from|around|for|by|until) ", e["text"], re.IGNORECASE)]
+    titles = r"(dr|mr|mrs|ms|prof|professor|doctor|mister|miss)\.? "
+    assert not [e for e in entities if e["type"] == "NAME" and re.match(titles, e["text"], re.IGNORECASE)]
+    # "tomorrow morning" is DATE "tomorrow" + TIME "morning", never one span
+    assert not [e for e in entities if re.search(r"(tomorrow|day) (morning|afternoon|evening|night)", e["text"])]
+    assert any(
+        e["text"] == "morning" and e["type"] == "TIME" and x["text"][: e["start"]].endswith("tomorrow ")
+        for x in default
+        for e in x["entities"]
+    )
+    # titles precede a tagged last name: "Dr. Patel" -> "Patel"
+    assert any(
+        e["type"] == "NAME" and re.search(titles + "$", x["text"][: e["start"]], re.IGNORECASE)
+        for x in default
+        for e in x["entities"]
+    )
+
+
+def test_spoken_style(default):
+    spoken = [x for x in default if x["text"] == x["text"].lower() and not re.search(r"[?!,.\n]", x["text"])]
+    assert len(spoken) > len(default) // 4
+    entities = [e for x in spoken for e in x["entities"]]
+    assert any(re.fullmatch(r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)( \w+)? (am|pm)",
+                            e["text"]) for e in entities)  # fmt: skip
+    assert any(e["text"].startswith(("half past", "quarter to", "quarter past")) for e in entities)
+    assert any(re.fullmatch(r"the (\w+ )?\w+(st|nd|rd|th)", e["text"]) for e in entities if e["type"] == "DATE")
+    assert any(e["type"] == "EMAIL" and e["text"].endswith(" dot com") for e in entities)
+    assert any(x["text"].startswith(("hey google", "alexa", "olly", "hey siri")) for x in spoken)
+
+
+def test_written_styles(default):
+    texts = [x["text"] for x in default]
+    assert any(t.startswith("Re: ") and "\n> " in t for t in texts)
+    assert any("Forwarded message" in t for t in texts)
+    entities = [e for x in default for e in x["entities"]]
+    assert any(e["type"] == "EMAIL" and "@" in e["text"] for e in entities)
+    assert any(re.fullmatch(r"\d{4}-\d\d-\d\d", e["text"]) for e in entities)
+    assert any(re.fullmatch(r"\d{1,2}-\d{1,2}(am|pm)", e["text"]) for e in entities)
+
+
+def test_fast():
+    start = time.perf_counter()
+    generate_offline(2000, seed=5)
+    assert time.perf_counter() - start < 8
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    types=st.lists(st.sampled_from(["DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE", "ROOM"]), unique=True),
+    intents=st.lists(st.sampled_from(["inquiry", "cancel", "reschedule", "other", "follow-up"]), min_size=1,
+                     unique=True),
+)  # fmt: skip
+def test_any_types_and_intents_give_valid_examples(seed, types, intents):
+    examples = generate_offline(40, seed, entity_types=types, intents=intents)
+    assert len(examples) == 40 and len({x["text"] for x in examples}) == 40
+    for example in examples:
+        validate_example(example, bio_labels(types), intents)
