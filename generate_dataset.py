@@ -38,6 +38,8 @@ from urllib.parse import urlsplit
 
 import openai
 from dotenv import load_dotenv
+from openai.resources.chat.completions import AsyncCompletions  # loaded now, not on the first request
+from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
 from small_lm.data import (
@@ -79,6 +81,18 @@ REJECTION_REASONS = (
 )
 
 
+class GenerationError(RuntimeError):
+    """A run that cannot go on; the message says why and what to do."""
+
+
+class RequestFailed(Exception):
+    """One request failed even after its retries; the run goes on without it."""
+
+
+class FatalRequestError(Exception):
+    """The server refused a request in a way that retrying cannot fix (bad key, unknown model, ...)."""
+
+
 # ---------------------------------------------------------------------------------------------- command line
 
 
@@ -107,16 +121,22 @@ def split_fractions(value: str) -> list[float]:
     return fractions
 
 
+def whole_number(value: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = minimum - 1
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value!r}")
+    return number
+
+
 def positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
-    return int(value)
+    return whole_number(value, 1)
 
 
 def non_negative_int(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
-    return int(value)
+    return whole_number(value, 0)
 
 
 def non_negative_float(value: str) -> float:
@@ -136,6 +156,13 @@ def positive_float(value: str) -> float:
     return number
 
 
+def http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected a URL like http://127.0.0.1:8000/v1, got {value!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -150,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="chat model name (openai backend; default: %(default)s)")
     parser.add_argument(
         "--base-url",
+        type=http_url,
         default=None,
         help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 for vLLM (default: $OPENAI_BASE_URL, "
         "else api.openai.com); without OPENAI_API_KEY a placeholder key is sent",
@@ -328,8 +356,9 @@ def user_prompt(rng: random.Random, mix: dict[str, int], entity_types: Sequence[
         f"People's names: {', '.join(rng.sample(NAME_ORIGINS, 3))} names (first, last or full).",
         f"Habits: {'; '.join(rng.sample(HABITS, 2))}.",
         f"Mention, without tagging them: {'; '.join(rng.sample(negatives, min(2, len(negatives))))}.",
-        f"Across the messages use each entity type at least once: {', '.join(entity_types)}.",
     ]
+    if total >= 2 * len(entity_types) / 3:  # not in a small top-up request, where it would crowd the rest out
+        lines.append(f"Across the messages use each entity type at least once: {', '.join(entity_types)}.")
     if no_entities:
         lines.append(f"{no_entities} of the messages must have no entities at all (still about scheduling).")
     return "\n".join(lines)
@@ -429,7 +458,7 @@ def partial_path(output: Path) -> Path:
 
 @dataclass
 class Collected:
-    """Accepted examples (in the partial file too), what was rejected, and what it cost."""
+    """Accepted examples (each also a line of the partial file) and the rejections, by reason."""
 
     partial: Path
     entity_types: list[str]
@@ -471,7 +500,7 @@ class Collected:
         self.resumed = len(self.examples)
 
     def add_answer(self, content: str | None) -> None:
-        """Check an answer's items and append the accepted ones to the partial file, flushed to disk."""
+        """Check an answer's items; append the accepted ones to the partial file at once."""
         items, reason = parse_answer(content)
         if reason:
             self.rejected[reason] += 1
@@ -513,14 +542,6 @@ def intent_mix(k: int, intents: Sequence[str], have: Counter, rng: random.Random
 # --------------------------------------------------------------------------------------------- openai backend
 
 
-class GenerationError(RuntimeError):
-    """A run that cannot go on; the message says why and what to do."""
-
-
-class RequestFailed(Exception):
-    """One request failed even after its retries; the run goes on without it."""
-
-
 @dataclass
 class Usage:
     prompt_tokens: int = 0
@@ -535,6 +556,10 @@ class Usage:
         if price is None:
             return None
         return round((self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6, 6)
+
+
+def redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
 
 
 def describe_error(err: Exception) -> str:
@@ -568,10 +593,6 @@ def fatal_message(err: Exception, model: str, host: str) -> str:
     return f"the server at {host} refused the request ({detail})"
 
 
-class FatalRequestError(Exception):
-    pass
-
-
 @dataclass
 class RetryPolicy:
     max_retries: int
@@ -582,13 +603,14 @@ class RetryPolicy:
         return min(60.0, self.base_delay * 2**attempt) * random.uniform(0.5, 1.5)
 
 
-async def create_with_retries(client: Any, request: dict[str, Any], policy: RetryPolicy, usage: Usage) -> Any:
+async def create_with_retries(
+    completions: AsyncCompletions, request: dict[str, Any], policy: RetryPolicy, usage: Usage
+) -> ChatCompletion:
     """One chat completion, retried on 429, 5xx, timeouts and connection errors."""
-
     for attempt in range(policy.max_retries + 1):
         usage.requests += 1
         try:
-            return await client.chat.completions.create(**request)
+            return await completions.create(**request)
         except openai.OpenAIError as err:
             if not is_retryable(err):
                 raise FatalRequestError(err) from None
@@ -621,74 +643,106 @@ def chat_request(args: argparse.Namespace, prompt: str, schema: dict, rng: rando
     }
 
 
+class Requests:
+    """The requests in flight, what each asked for, and what to ask next."""
+
+    def __init__(
+        self, args: argparse.Namespace, collected: Collected, usage: Usage, client: openai.AsyncOpenAI, prompt: str
+    ) -> None:
+        self.args, self.collected, self.usage, self.prompt = args, collected, usage, prompt
+        self.api_key = client.api_key  # only to blank it out of error messages that servers may echo it in
+        self.completions = client.chat.completions
+        self.host = str(client.base_url.host)
+        self.schema = {
+            "name": "scheduling_messages",
+            "strict": True,
+            "schema": response_schema(args.entity_types, args.intents),
+        }
+        self.policy = RetryPolicy(args.max_retries, args.retry_delay)
+        self.in_flight: dict[asyncio.Task, Counter] = {}  # request -> how many of each intent it asked for
+        self.index = collected.resumed  # numbers the requests' prompts; a resumed run asks new things
+        # Enough requests for a poor model to finish (two thirds of its messages rejected), but no endless loop.
+        missing = max(0, args.num_examples - len(collected.examples))
+        self.budget = 3 * math.ceil(missing / args.examples_per_request) + args.concurrency
+        self.failures_in_a_row = 0
+        self.asked_answered, self.accepted_before = 0, len(collected.examples)
+
+    def submit(self) -> bool:
+        """Start requests up to ``--concurrency`` unless those in flight should be enough; False when idle."""
+        accepted = len(self.collected.examples) - self.accepted_before
+        yield_rate = max(0.25, accepted / self.asked_answered) if self.asked_answered else 1.0
+        while len(self.in_flight) < self.args.concurrency and self.budget > 0:
+            missing = self.args.num_examples - len(self.collected.examples)
+            asked = sum(sum(mix.values()) for mix in self.in_flight.values())
+            k = request_size(missing, asked, self.args.examples_per_request, yield_rate)
+            if k == 0:
+                break
+            rng = random.Random(f"{self.args.seed}:{self.index}")  # so that a rerun asks the same things
+            have = self.collected.intent_counts() + sum(self.in_flight.values(), Counter())
+            mix = intent_mix(k, self.args.intents, have, rng)
+            request = chat_request(self.args, self.prompt, self.schema, rng, mix)
+            task = asyncio.create_task(create_with_retries(self.completions, request, self.policy, self.usage))
+            self.in_flight[task] = Counter(mix)
+            self.index, self.budget = self.index + 1, self.budget - 1
+        return bool(self.in_flight)
+
+    def take(self, task: asyncio.Task) -> None:
+        """Record a finished request: its answer's examples, or its failure."""
+        asked = sum(self.in_flight.pop(task).values())
+        try:
+            response = task.result()
+        except FatalRequestError as err:
+            message = fatal_message(err.args[0], self.args.model, self.host)
+            raise GenerationError(redact(message, self.api_key)) from None
+        except RequestFailed as err:
+            self.usage.failed += 1
+            self.failures_in_a_row += 1
+            message = redact(str(err), self.api_key)
+            tqdm.write(f"{PROG}: a request failed after {self.args.max_retries} retries: {message}", file=sys.stderr)
+            if self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                raise GenerationError(
+                    f"{self.failures_in_a_row} requests in a row failed after {self.args.max_retries} retries "
+                    f"each (last: {message})"
+                ) from None
+            return
+        self.failures_in_a_row = 0
+        self.asked_answered += asked
+        if response.usage is not None:
+            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
+            self.usage.completion_tokens += response.usage.completion_tokens or 0
+        self.collected.add_answer(response.choices[0].message.content if response.choices else None)
+
+    async def cancel(self) -> None:
+        for task in self.in_flight:
+            task.cancel()
+        await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+
 async def generate_openai(
     args: argparse.Namespace, collected: Collected, api_key: str, base_url: str | None, prompt: str, usage: Usage
 ) -> None:
     """Ask for examples, ``--concurrency`` requests at a time, until ``--num-examples`` are accepted."""
-    host = safe_host(base_url)
-    schema = {"name": "scheduling_messages", "strict": True, "schema": response_schema(args.entity_types, args.intents)}
-    policy = RetryPolicy(args.max_retries, args.retry_delay)
-    target = args.num_examples
-    # Enough requests for a poor model to finish (two thirds of its messages rejected), but no endless loop.
-    budget = 3 * math.ceil(max(0, target - len(collected.examples)) / args.examples_per_request) + args.concurrency
-    index, failures_in_a_row = collected.resumed, 0
-    asked_answered, accepted_before = 0, len(collected.examples)
-    in_flight: dict[asyncio.Task, dict[str, int]] = {}  # request -> how many of each intent it asked for
-    bar = tqdm(total=target, initial=min(target, len(collected.examples)), unit="ex", desc="generating")
-
+    # Retries are ours (max_retries=0 here), so that they are counted and their delay is configurable.
     async with openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=args.timeout, max_retries=0) as client:
+        requests = Requests(args, collected, usage, client, prompt)
+        bar = tqdm(
+            total=args.num_examples,
+            initial=min(args.num_examples, len(collected.examples)),
+            unit="ex",
+            desc="generating",
+        )
         try:
-            while True:
-                accepted = len(collected.examples) - accepted_before
-                yield_rate = max(0.25, accepted / asked_answered) if asked_answered else 1.0
-                while len(in_flight) < args.concurrency and budget > 0:
-                    asked = sum(sum(mix.values()) for mix in in_flight.values())
-                    missing = target - len(collected.examples)
-                    k = request_size(missing, asked, args.examples_per_request, yield_rate)
-                    if k == 0:
-                        break
-                    # Seeded per request, so that a rerun asks the same things in the same order.
-                    rng = random.Random(f"{args.seed}:{index}")
-                    mix = intent_mix(
-                        k, args.intents, collected.intent_counts() + sum(in_flight.values(), Counter()), rng
-                    )
-                    request = chat_request(args, prompt, schema, rng, mix)
-                    in_flight[asyncio.create_task(create_with_retries(client, request, policy, usage))] = Counter(mix)
-                    index, budget = index + 1, budget - 1
-                if not in_flight:
-                    break
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            while requests.submit():
+                done, _ = await asyncio.wait(requests.in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    asked = sum(in_flight.pop(task).values())
-                    try:
-                        response = task.result()
-                    except FatalRequestError as err:
-                        raise GenerationError(fatal_message(err.args[0], args.model, str(host))) from None
-                    except RequestFailed as err:
-                        usage.failed += 1
-                        failures_in_a_row += 1
-                        tqdm.write(f"{PROG}: a request failed after {args.max_retries} retries: {err}", file=sys.stderr)
-                        if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
-                            raise GenerationError(
-                                f"{failures_in_a_row} requests in a row failed after {args.max_retries} retries "
-                                f"each (last: {err})"
-                            ) from None
-                        continue
-                    failures_in_a_row = 0
-                    asked_answered += asked
-                    if response.usage is not None:
-                        usage.prompt_tokens += response.usage.prompt_tokens or 0
-                        usage.completion_tokens += response.usage.completion_tokens or 0
-                    collected.add_answer(response.choices[0].message.content if response.choices else None)
+                    requests.take(task)
                 update_bar(bar, collected, usage, args.model)
         finally:
-            for task in in_flight:
-                task.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            await requests.cancel()
             bar.close()
-    if len(collected.examples) < target:
+    if len(collected.examples) < args.num_examples:
         raise GenerationError(
-            f"only {len(collected.examples)} of {target} examples after {usage.requests} requests "
+            f"only {len(collected.examples)} of {args.num_examples} examples after {usage.requests} requests "
             f"(rejected: {dict(collected.rejected) or 'none'})"
         )
 
@@ -713,7 +767,10 @@ def generate_offline_examples(args: argparse.Namespace) -> list[dict]:
         from small_lm.offline import generate_offline
     except ImportError as err:
         raise GenerationError(f"the offline backend is not available ({err})") from None
-    examples = generate_offline(args.num_examples, args.seed, list(args.entity_types), list(args.intents))
+    try:
+        examples = generate_offline(args.num_examples, args.seed, list(args.entity_types), list(args.intents))
+    except (ValueError, RuntimeError) as err:
+        raise GenerationError(f"offline generator: {err}") from None
     labels = bio_labels(args.entity_types)
     for i, example in enumerate(examples):
         try:
@@ -749,12 +806,12 @@ def check_output(output: Path, overwrite: bool) -> str | None:
     return None
 
 
-def safe_host(base_url: str | None) -> str | None:
+def safe_host(base_url: str | None) -> str:
     """Host and port of the server, without any user:password part, for the metadata."""
     if not base_url:
         return "api.openai.com"
     parts = urlsplit(base_url)
-    return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else None
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 def finish(args: argparse.Namespace, output: Path, examples: list[dict], metadata: dict[str, Any]) -> dict:
@@ -796,6 +853,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     api_key = os.environ.get("OPENAI_API_KEY", "").strip()
     base_url = args.base_url or os.environ.get("OPENAI_BASE_URL", "").strip() or None
+    if base_url and not args.base_url:
+        try:
+            http_url(base_url)
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"OPENAI_BASE_URL: {err}")
     backend = args.backend
     if backend is None:
         backend = "openai" if api_key or base_url else "offline"
@@ -806,9 +868,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = args.output or default_output(backend, args.model)
     if problem := check_output(output, args.overwrite):
         parser.error(problem)
-
-    def redact(text: str) -> str:
-        return text.replace(api_key, "***") if api_key else text
 
     prompt = system_prompt(args.entity_types, args.intents)
     metadata: dict[str, Any] = {
@@ -833,7 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(generate_openai(args, collected, api_key or PLACEHOLDER_KEY, base_url, prompt, usage))
             examples = collected.examples
     except (GenerationError, DatasetError) as err:
-        print(f"{PROG}: error: {redact(str(err))}", file=sys.stderr)
+        print(f"{PROG}: error: {redact(str(err), api_key)}", file=sys.stderr)
         if collected.examples:
             print(f"{PROG}: {resume_hint(collected, output)}", file=sys.stderr)
         return 1

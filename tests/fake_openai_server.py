@@ -64,6 +64,15 @@ def load_generate_dataset() -> ModuleType:
     return sys.modules["generate_dataset"]
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gives up (timeout, cancelled request, finished run) resets its connection: not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAIServer:
     """``with FakeOpenAIServer(script=[...]) as server: ... server.url ... server.behaviours``."""
 
@@ -89,8 +98,7 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0  # how many requests overlapped at most: the proof that concurrency works
         self._counter = itertools.count()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -197,7 +205,7 @@ class FakeOpenAIServer:
 
             def do_POST(self) -> None:
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                if not self.path.endswith("/chat/completions"):
+                if self.path != "/v1/chat/completions":
                     self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                     return
                 behaviour = server.next_behaviour(self.headers.get("Authorization", ""))

@@ -50,6 +50,7 @@ def usage_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
         (["--entity-types", "DATE,TIME ZONE"], "argument --entity-types: entity type 'TIME ZONE'"),
         (["--intents", ","], "argument --intents"),
         (["--backend", "anthropic"], "argument --backend: invalid choice"),
+        (["--base-url", "localhost:8000/v1"], "argument --base-url: expected a URL like http://127.0.0.1:8000/v1"),
     ],
 )
 def test_bad_flags_give_one_line_errors(capsys: pytest.CaptureFixture, flags: list[str], expected: str) -> None:

@@ -135,6 +135,14 @@ def test_bad_key_stops_at_once_without_echoing_it(tmp_path: Path, capfd: pytest.
     assert set(server.behaviours) == {"401"} and len(server.behaviours) <= 4  # no retries on 401
 
 
+def test_wrong_base_url_path_says_what_to_check(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    with FakeOpenAIServer() as server:
+        status = gd.main(["--base-url", server.url.removesuffix("/v1"), "--output", str(tmp_path / "out.json")])
+    assert status == 1
+    err = capfd.readouterr().err
+    assert "not found" in err and "check --model and --base-url" in err and "Traceback" not in err
+
+
 def test_api_key_is_never_printed_or_saved(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     output = tmp_path / "out.json"
     partial = tmp_path / "out.json.partial.jsonl"
