@@ -1,0 +1,76 @@
+"""Read scheduling emails with a checkpoint of train_slm.py: intent and entities, in the shared prediction format.
+
+    python causal_slms/infer_slm.py trained_models/slm-demo-... "Can we meet tomorrow at 3pm?"
+    python causal_slms/infer_slm.py trained_models/slm-demo-... --file emails.txt --json
+    cat emails.jsonl | python causal_slms/infer_slm.py trained_models/slm-demo-... --json
+
+Input: emails as arguments, else --file (plain text with a blank line between emails, or JSON lines with a "text"
+field; "-" for standard input), else standard input.  Output: one prediction per email, ``{"text", "intent",
+"intent_score", "entities": [{"type", "text", "start", "end", "score"}]}`` (readable, or JSON lines with --json),
+plus ``"error"`` when the email is empty or the answer was cut off and ``"warning"`` when the email was truncated
+to --max-email-tokens or an entity string was dropped.
+
+Every answer is valid JSON of that shape: decoding is constrained by a grammar that only lets the model write
+the known intents and entity types and entity texts copied from the email (see causal_slms/decoding.py);
+entity strings are then located in the original email with ``find_entity`` (a repeated string maps to its
+occurrences in order) and a string that cannot be placed on word edges is dropped, never invented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from causal_slms.slm import ModelError, SlmTagger
+from small_lm.io import InputError, print_predictions, read_emails
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="checkpoint folder written by causal_slms/train_slm.py")
+    parser.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
+    parser.add_argument("--file", help="emails: plain text with blank lines between them, or JSON lines; - for stdin")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch (default: 16)")
+    parser.add_argument("--max-email-tokens", type=int, help="truncate longer emails (default: the checkpoint's)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights in memory")
+    parser.add_argument("--debug", action="store_true", help="add the raw answer and grammar corrections")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        emails = read_emails(args.texts, args.file)
+        started = time.perf_counter()
+        tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype])
+    except (InputError, ModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    loaded = time.perf_counter()
+    if args.max_email_tokens:
+        tagger.config.max_email_tokens = args.max_email_tokens
+    predictions = tagger.predict(emails, batch_size=args.batch_size, progress=sys.stderr.isatty(), debug=args.debug)
+    print_predictions(predictions, as_json=args.json)
+    for n, p in enumerate(predictions, 1):
+        if p.get("warning"):
+            print(f"warning: email {n}: {p['warning']}", file=sys.stderr)
+    seconds = time.perf_counter() - loaded
+    print(
+        f"{len(emails)} emails in {seconds:.1f} s ({len(emails) / max(seconds, 1e-9):.1f}/s; "
+        f"model loaded in {loaded - started:.1f} s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

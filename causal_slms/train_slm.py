@@ -1,0 +1,423 @@
+"""Fine-tune a small causal LM (default SmolLM2-135M-Instruct) to answer an email with its intent and entities.
+
+Each training pair is a chat: a short system prompt naming the dataset's intents and entity types, the email as
+the user turn, and the compact JSON answer ``{"intent":...,"entities":[{"type":...,"text":...}]}`` as the
+assistant turn.  Only the answer and its end-of-turn token carry a loss.  After every epoch the model answers a
+sample of the validation split (greedy, grammar-constrained, as ``infer_slm.py`` does) and is scored with
+seqeval (entity micro-F1) and intent accuracy; the best epoch is kept, scored on the test split and saved with
+its tokenizer, chat template, generation config, labels (``small_lm.json``), ``metrics.json`` and a model card.
+
+    python causal_slms/train_slm.py                                   # newest dataset in datasets/, SmolLM2 base
+    python causal_slms/train_slm.py --dataset datasets/demo.json --epochs 2 --batch-size 8
+    accelerate launch causal_slms/train_slm.py --dataset datasets/demo.json   # several processes or GPUs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shlex
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, Trainer, TrainingArguments, set_seed
+
+from causal_slms.decoding import expand_cache
+from causal_slms.slm import (
+    DEFAULT_BASE_MODEL,
+    ChatFormat,
+    ModelError,
+    SlmConfig,
+    SlmTagger,
+    encode_pair,
+    ensure_pad_token,
+    format_answer,
+    is_slm_checkpoint,
+    load_model,
+    score_predictions,
+)
+from small_lm.data import DatasetError, load_dataset_file
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="dataset file (default: the newest datasets/*.json)")
+    parser.add_argument("--model", default=DEFAULT_BASE_MODEL, help="hub name or local folder (default: %(default)s)")
+    parser.add_argument("--output-dir", help="where the checkpoint goes (default: trained_models/slm-<dataset>-<time>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --output-dir")
+    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=8, help="training pairs per step (default: %(default)s)")
+    parser.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (default: epochs)")
+    parser.add_argument("--seed", type=int, default=42, help="seed for shuffling and initialisation")
+    parser.add_argument(
+        "--eval-samples", type=int, default=64, help="validation emails answered after each epoch (default: 64)"
+    )
+    parser.add_argument("--test-samples", type=int, help="score only the first N test emails (default: all)")
+    parser.add_argument(
+        "--max-length", type=int, default=256, help="longest training pair in tokens; longer ones are skipped"
+    )
+    parser.add_argument("--eval-batch-size", type=int, default=16, help="emails per generation batch")
+    parser.add_argument(
+        "--max-new-tokens", type=int, help="answer length limit in tokens (default: 1.5x the longest training answer)"
+    )
+    return parser
+
+
+def newest_dataset(folder: Path = REPO_ROOT / "datasets") -> Path:
+    candidates = [p for p in folder.glob("*.json") if not p.name.startswith(".")]
+    if not candidates:
+        raise DatasetError(f"no dataset in {folder}/: run `make demo` or pass --dataset")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def prepare_output_dir(args: argparse.Namespace, dataset: Path) -> Path:
+    """The checkpoint folder; an existing checkpoint is only replaced with --overwrite."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    output = Path(args.output_dir) if args.output_dir else REPO_ROOT / "trained_models" / f"slm-{dataset.stem}-{stamp}"
+    if output.exists() and any(output.iterdir()):
+        if not args.overwrite:
+            raise FileExistsError(f"{output} exists and is not empty; pass --overwrite to replace it")
+        if not (is_slm_checkpoint(output) or (output / "checkpoints").is_dir()):
+            raise FileExistsError(f"{output} does not look like a checkpoint of this script; not deleting it")
+        shutil.rmtree(output)
+    return output
+
+
+def plain_examples(split) -> list[dict[str, Any]]:
+    """Examples of a ``datasets`` split with label names instead of ids (as in the dataset file)."""
+    tag_names = split.features["ner_tags"].feature.names
+    intent_names = split.features["intent"].names
+    return [
+        {**x, "ner_tags": [tag_names[t] for t in x["ner_tags"]], "intent": intent_names[x["intent"]]} for x in split
+    ]
+
+
+def tokenize_split(split, chat: ChatFormat, max_length: int):
+    """The split as ``input_ids``/``labels`` pairs, and how many pairs were longer than ``max_length``."""
+    intent_names = split.features["intent"].names
+
+    def encode(example):
+        entities = sorted(example["entities"], key=lambda e: e["start"])
+        answer = format_answer(intent_names[example["intent"]], [(e["type"], e["text"]) for e in entities])
+        pair = encode_pair(chat, example["text"], answer, max_length)
+        return pair or {"input_ids": [], "labels": []}
+
+    encoded = split.map(encode, remove_columns=split.column_names, desc="tokenizing")
+    kept = encoded.filter(lambda x: len(x["input_ids"]) > 0)
+    return kept, len(encoded) - len(kept)
+
+
+def pad_collator(pad_id: int):
+    """Right-pad a batch: pad ids for inputs, 0 in the attention mask, -100 (no loss) in the labels."""
+
+    def collate(features: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {
+            "input_ids": torch.full((len(features), width), pad_id, dtype=torch.long),
+            "attention_mask": torch.zeros((len(features), width), dtype=torch.long),
+            "labels": torch.full((len(features), width), -100, dtype=torch.long),
+        }
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            batch["input_ids"][i, :n] = torch.tensor(f["input_ids"])
+            batch["attention_mask"][i, :n] = 1
+            batch["labels"][i, :n] = torch.tensor(f["labels"])
+        return batch
+
+    return collate
+
+
+def generate_and_score(model, tokenizer, config: SlmConfig, examples: list[dict], batch_size: int) -> dict[str, Any]:
+    tagger = SlmTagger(model, tokenizer, config)
+    predictions = tagger.predict([x["text"] for x in examples], batch_size=batch_size, progress=True, debug=True)
+    return {**score_predictions(examples, predictions, config.intents), "predictions": predictions}
+
+
+def shared_prefix_loss(
+    model: PreTrainedModel, inputs: dict[str, torch.Tensor], prefix_ids: list[int], num_items_in_batch=None
+) -> torch.Tensor | None:
+    """The causal-LM loss of a right-padded batch, with the shared system prompt run once instead of once per row.
+
+    Every row starts with the same prompt prefix, about half the tokens of a pair.  It goes through the model
+    once; its keys/values are expanded to the batch (gradients flow back through the expansion, so loss and
+    gradients equal those of the plain forward pass), and the vocabulary projection, a fifth of the compute, is
+    only done where there is a label.  None when the rows do not all start with the prefix.
+    """
+    ids = inputs["input_ids"]
+    batch, width = ids.shape[0], len(prefix_ids)
+    if ids.shape[1] <= width or not bool((ids[:, :width] == torch.tensor(prefix_ids, device=ids.device)).all()):
+        return None
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    shared = decoder(input_ids=ids[:1, :width], use_cache=True).cache
+    cache = expand_cache([(layer.keys, layer.values) for layer in shared.layers], batch)
+    positions = torch.arange(width, ids.shape[1], device=ids.device).unsqueeze(0).expand(batch, -1)
+    hidden = decoder(
+        input_ids=ids[:, width:], attention_mask=inputs["attention_mask"], position_ids=positions, cache=cache
+    ).last_hidden_state
+    # Position t predicts label t+1; labels inside the prefix are all -100, so only the rest needs logits.
+    targets = inputs["labels"][:, width + 1 :]
+    selected = targets != -100
+    logits = head(hidden[:, :-1][selected]).float()
+    loss = torch.nn.functional.cross_entropy(logits, targets[selected], reduction="sum")
+    return loss / (num_items_in_batch if num_items_in_batch is not None else selected.sum())
+
+
+class GenerationEvalTrainer(Trainer):
+    """A Trainer whose evaluation answers validation emails and scores the answers, not the teacher-forced loss.
+
+    ``eval_score`` (entity micro-F1 + intent accuracy) is what ``load_best_model_at_end`` keeps the best of.
+    The training loss runs the shared system prompt once per batch (``shared_prefix_loss``).
+    """
+
+    def __init__(
+        self,
+        *args,
+        slm_config: SlmConfig,
+        prefix_ids: list[int],
+        eval_examples: list[dict],
+        generation_batch_size: int,
+        **kw,
+    ):
+        super().__init__(*args, **kw)
+        self.prefix_ids = prefix_ids
+        self.slm_config = slm_config
+        self.eval_examples = eval_examples
+        self.generation_batch_size = generation_batch_size
+        self.eval_history: list[dict[str, Any]] = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # Several processes (DDP) or a wrapped model: the plain loss, as two forward calls per step do not mix
+        # with DDP's gradient hooks.
+        if self.args.world_size > 1 or return_outputs or not isinstance(model, PreTrainedModel):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = shared_prefix_loss(model, inputs, self.prefix_ids, num_items_in_batch)
+        if loss is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return loss
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        started = time.perf_counter()
+        scores = generate_and_score(
+            self.model, self.processing_class, self.slm_config, self.eval_examples, self.generation_batch_size
+        )
+        keys = ("entity_f1", "intent_accuracy", "score", "json_valid", "answers_overruled")
+        metrics = {f"{metric_key_prefix}_{k}": round(float(scores[k]), 4) for k in keys}
+        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - started, 1)
+        self.eval_history.append({"epoch": self.state.epoch, "step": self.state.global_step, **metrics})
+        print(
+            f"\nepoch {self.state.epoch:.2f}: entity F1 {scores['entity_f1']:.3f}, intent accuracy "
+            f"{scores['intent_accuracy']:.3f}, valid answers {scores['json_valid']:.3f} "
+            f"({len(self.eval_examples)} validation emails, {metrics[f'{metric_key_prefix}_runtime']} s)",
+            file=sys.stderr,
+        )
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def write_model_card(output: Path, info: dict[str, Any]) -> None:
+    test, config = info["test"], info["config"]
+    per_type = "\n".join(
+        f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+        for name, row in test["entities"].items()
+    )
+    card = f"""# {output.name}
+
+A fine-tune of `{info["base_model"]}` that reads a scheduling email and answers with its intent and entities as
+JSON, written by `causal_slms/train_slm.py`.
+
+- Base model: `{info["base_model"]}` (loaded from `{info["base_folder"]}`)
+- Dataset: `{info["dataset"]}` ({info["train_pairs"]} training pairs, {info["skipped_pairs"]} skipped as longer
+  than {info["max_length"]} tokens)
+- Intents: {", ".join(config.intents)}; entity types: {", ".join(config.entity_types)}
+- Training: {info["steps"]} steps in {info["train_seconds"]:.0f} s ({info["step_seconds"]:.2f} s/step)
+  on {info["hardware"]}
+- Best validation epoch: {info["best_epoch"]}
+
+Command:
+
+```
+{info["command"]}
+```
+
+## Test scores ({test["examples"]} emails, greedy constrained decoding)
+
+- Entity micro-F1 (seqeval, strict IOB2): **{test["entity_f1"]:.3f}**
+- Intent accuracy: **{test["intent_accuracy"]:.3f}**
+- Complete valid answers: {test["json_valid"]:.3f}; answers where the grammar overruled the model at least once:
+  {test["answers_overruled"]:.3f}; entity strings dropped (not on word edges in the email): {test["dropped_entities"]}
+
+| entity type | precision | recall | F1 | support |
+|---|---|---|---|---|
+{per_type}
+
+## Use
+
+```
+python causal_slms/infer_slm.py {output} "Can we move our call to friday at 3pm?"
+```
+
+The system prompt is stored in `small_lm.json`:
+
+> {config.system_prompt}
+"""
+    (output / "README.md").write_text(card)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        dataset_path = Path(args.dataset) if args.dataset else newest_dataset()
+        dsd = load_dataset_file(dataset_path)
+        if "train" not in dsd or len(dsd["train"]) == 0:
+            raise DatasetError(f"{dataset_path}: no training examples (a JSONL file loads as a test split only)")
+        output = prepare_output_dir(args, dataset_path)
+        set_seed(args.seed)
+        model, tokenizer, base_folder = load_model(args.model)
+    except (DatasetError, FileExistsError, ModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"Dataset {dataset_path}: " + ", ".join(f"{k} {len(v)}" for k, v in dsd.items()), file=sys.stderr)
+
+    # The prompt: built once from the dataset's labels and stored with the checkpoint.
+    train_split = dsd["train"]
+    entity_types = [t[2:] for t in train_split.features["ner_tags"].feature.names if t.startswith("B-")]
+    config = SlmConfig(
+        entity_types=entity_types,
+        intents=list(train_split.features["intent"].names),
+        base_model=args.model,
+        dataset=str(dataset_path),
+    )
+    chat = ChatFormat(tokenizer, config.system_prompt)
+    ensure_pad_token(tokenizer, model, chat.end_of_turn)
+    train_data, skipped = tokenize_split(train_split, chat, args.max_length)
+    if len(train_data) == 0:
+        print(f"error: every training pair is longer than --max-length {args.max_length}", file=sys.stderr)
+        return 1
+    if skipped:
+        print(f"warning: skipped {skipped} training pairs longer than {args.max_length} tokens", file=sys.stderr)
+    # Room for the longest training answer and then some; a longer answer is reported as cut off.
+    longest = max(sum(label != -100 for label in x) for x in train_data["labels"])
+    config.max_new_tokens = args.max_new_tokens or int(longest * 1.5) + 8
+    model.generation_config.update(do_sample=False, max_new_tokens=config.max_new_tokens)
+
+    validation = plain_examples(dsd["validation"])[: args.eval_samples] if "validation" in dsd else []
+    test = plain_examples(dsd["test"]) if "test" in dsd else []
+    test = test[: args.test_samples] if args.test_samples is not None else test
+    model.config.use_cache = False  # training needs no key/value cache; generation passes its own
+    training_args = TrainingArguments(
+        output_dir=str(output / "checkpoints"),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=0.05,
+        lr_scheduler_type="linear",
+        weight_decay=0.0,
+        seed=args.seed,
+        data_seed=args.seed,
+        logging_steps=10,
+        logging_first_step=True,
+        eval_strategy="epoch" if validation else "no",
+        save_strategy="epoch" if validation else "no",
+        save_only_model=True,  # the best weights are all we keep; optimizer state would triple the disk writes
+        save_total_limit=1,
+        load_best_model_at_end=bool(validation),
+        metric_for_best_model="score",
+        greater_is_better=True,
+        report_to="none",
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    trainer = GenerationEvalTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_data,
+        eval_dataset=train_data.select(range(1)),  # unused: evaluate() generates on `validation`
+        data_collator=pad_collator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        slm_config=config,
+        prefix_ids=chat.prefix,
+        eval_examples=validation,
+        generation_batch_size=args.eval_batch_size,
+    )
+    if not validation:
+        print("warning: no validation emails (none, or --eval-samples 0): keeping the last weights", file=sys.stderr)
+
+    started = time.perf_counter()
+    result = trainer.train()
+    train_seconds = time.perf_counter() - started
+    steps = max(result.global_step, 1)
+    print(f"Training took {train_seconds:.1f} s ({steps} steps, {train_seconds / steps:.2f} s/step)", file=sys.stderr)
+    if not trainer.is_world_process_zero():
+        return 0
+
+    # Save the best weights, then score the saved folder itself, so the numbers belong to what ships.
+    model.config.use_cache = True
+    trainer.model.config.use_cache = True
+    trainer.save_model(str(output))
+    (output / "training_args.bin").unlink(missing_ok=True)  # a pickle; the arguments are in metrics.json
+    config.save(output)
+    shutil.rmtree(output / "checkpoints", ignore_errors=True)
+    tagger = SlmTagger.from_pretrained(output)
+    scores = {}
+    if test:
+        scores = generate_and_score(tagger.model, tagger.tokenizer, tagger.config, test, args.eval_batch_size)
+    predictions = scores.pop("predictions", [])
+    with open(output / "test_predictions.jsonl", "w", encoding="utf-8") as f:
+        for p in predictions:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    best = max(trainer.eval_history, key=lambda h: h["eval_score"], default=None)
+    info = {
+        "base_model": args.model,
+        "base_folder": base_folder,
+        "dataset": str(dataset_path),
+        "train_pairs": len(train_data),
+        "skipped_pairs": skipped,
+        "max_length": args.max_length,
+        "steps": result.global_step,
+        "train_seconds": train_seconds,
+        "step_seconds": train_seconds / steps,
+        "train_loss": result.training_loss,
+        "hardware": f"{platform.machine()}, {torch.get_num_threads()} threads"
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU"),
+        "best_epoch": best["epoch"] if best else None,
+        "command": shlex.join([sys.executable.split("/")[-1], *sys.argv]),
+    }
+    metrics = {
+        "test": scores,
+        "validation_history": trainer.eval_history,
+        "best_validation": best,
+        **{k: v for k, v in info.items() if k not in ("command",)},
+        "args": vars(args),
+        "command": info["command"],
+    }
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable) + "\n")
+    if scores:
+        write_model_card(output, {**info, "test": scores, "config": config})
+        print(
+            f"Test ({scores['examples']} emails): entity F1 {scores['entity_f1']:.3f}, intent accuracy "
+            f"{scores['intent_accuracy']:.3f}, valid answers {scores['json_valid']:.3f}",
+            file=sys.stderr,
+        )
+    print(f"Saved {output}", file=sys.stderr)
+    return 0
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
