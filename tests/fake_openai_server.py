@@ -66,6 +66,9 @@ def load_generate_dataset() -> ModuleType:
 
 class QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a 6th simultaneous connection is dropped and the client's
+    # TCP retries it a second later, which would look like the client failing to run requests in parallel.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gives up (timeout, cancelled request, finished run) resets its connection: not news.
