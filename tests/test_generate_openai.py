@@ -174,6 +174,17 @@ def test_torn_last_line_of_the_partial_file_is_dropped(tmp_path: Path) -> None:
     assert sum(server.counts.values()) == 2  # 8 missing examples, 4 per request
 
 
+def test_complete_partial_file_needs_no_request(tmp_path: Path) -> None:
+    partial = tmp_path / "out.json.partial.jsonl"
+    kept = [make_example(f"openai-00000{i}", f"Can we meet on day {i}?", "inquiry", []) for i in range(5)]
+    partial.write_text("".join(json.dumps(x) + "\n" for x in kept), encoding="utf-8")
+    with FakeOpenAIServer() as server:
+        assert generate(server, tmp_path / "out.json", "--num-examples", "4") == 0  # the 5th is an extra
+    assert not server.behaviours
+    _, examples = load_valid(tmp_path / "out.json")
+    assert {x["text"] for x in examples} == {x["text"] for x in kept[:4]}  # the first accepted are kept
+
+
 def test_partial_file_from_other_labels_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     partial = tmp_path / "out.json.partial.jsonl"
     partial.write_text(json.dumps(make_example("x", "Reschedule my call", "reschedule", [])) + "\n", encoding="utf-8")
