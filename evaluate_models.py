@@ -28,7 +28,7 @@ from typing import Any, Protocol  # noqa: E402
 
 from tqdm import tqdm  # noqa: E402
 
-from small_lm.data import DatasetError, Span, read_dataset_file  # noqa: E402
+from small_lm.data import DatasetError, Span, bio_to_spans, read_dataset_file, token_offsets  # noqa: E402
 from small_lm.metrics import entity_scores, intent_scores, tags_for_example  # noqa: E402
 
 
@@ -114,20 +114,22 @@ def score(candidate: Candidate, examples: list[dict], batch_size: int) -> tuple[
 
 
 def error_row(example: dict, prediction: dict, gold_tags: list[str], pred_tags: list[str]) -> dict[str, Any]:
-    """Gold vs predicted for one example, with an error count to sort the worst first."""
-    gold = {(e["type"], e["start"], e["end"]) for e in example["entities"]}
-    pred = {(e["type"], e["start"], e["end"]) for e in prediction["entities"]}
+    """Gold vs predicted for one example, compared on the gold tokens as seqeval does, worst first by errors."""
+    offsets = token_offsets(example["text"], example["tokens"])
+    gold = {(s.type, s.start, s.end) for s in bio_to_spans(offsets, gold_tags)}
+    pred = {(s.type, s.start, s.end) for s in bio_to_spans(offsets, pred_tags)}
     intent_wrong = prediction["intent"] is not None and prediction["intent"] != example["intent"]
+    text = example["text"]
     return {
         "id": example.get("id"),
-        "text": example["text"],
+        "text": text,
         "errors": len(gold ^ pred) + int(intent_wrong),
         "gold_intent": example["intent"],
         "predicted_intent": prediction["intent"],
-        "gold_entities": [e["text"] + f" ({e['type']})" for e in example["entities"]],
-        "predicted_entities": [e["text"] + f" ({e['type']})" for e in prediction["entities"]],
-        "missed": sorted(f"{example['text'][s:e]} ({t})" for t, s, e in gold - pred),
-        "spurious": sorted(f"{prediction['text'][s:e]} ({t})" for t, s, e in pred - gold),
+        "gold_entities": [f"{text[s:e]} ({t})" for t, s, e in sorted(gold, key=lambda g: g[1])],
+        "predicted_entities": [f"{e['text']} ({e['type']})" for e in prediction["entities"]],
+        "missed": sorted(f"{text[s:e]} ({t})" for t, s, e in gold - pred),
+        "spurious": sorted(f"{text[s:e]} ({t})" for t, s, e in pred - gold),
         **({"error": prediction["error"]} if prediction.get("error") else {}),
     }
 

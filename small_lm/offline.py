@@ -537,18 +537,19 @@ def _time_phrase(ctx: Ctx, mode: str, after_date: str = "") -> list[Piece]:
     if r < 0.75:
         prep = "from " if mode not in ("bare", "to") and ctx.chance(0.5) else ("to " if mode == "to" else "")
         return lit(prep) + ent(_time_range(ctx), "TIME")
+    # A part of the day is not a TIME (see the guideline): it stays in the text, untagged, as a hard negative.
     part = _part_of_day(ctx)
     if after_date and part == "night":
-        return lit("at ") + ent("night", "TIME") if after_date != "day" else ent("night", "TIME")
+        return lit("at night" if after_date != "day" else "night")
     if after_date:
-        return (lit("in the ") if after_date != "day" or ctx.chance(0.25) else []) + ent(part, "TIME")
+        return lit(("in the " if after_date != "day" or ctx.chance(0.25) else "") + part)
     if part == "night" or ctx.chance(0.2):
         lead = "to " if mode == "to" else ("later " if ctx.chance(0.15) else "")
-        return lit(lead) + ent("tonight", "TIME")
+        return lit(lead + "tonight")
     if ctx.chance(0.3) and mode not in ("to", "bare"):
-        return lit("in the ") + ent(part, "TIME")
-    lead = lit("to ") if mode == "to" else []
-    return lead + ent(ctx.rng.choices(("this ", "late ", "early "), (90, 5, 5))[0] + part, "TIME")
+        return lit("in the " + part)
+    lead = "to " if mode == "to" else ""
+    return lit(lead + ctx.rng.choices(("this ", "late ", "early "), (90, 5, 5))[0] + part)
 
 
 NO_WHEN = {
@@ -592,8 +593,6 @@ def _when(ctx: Ctx, mode: str = "on") -> list[Piece]:
         return lit(prep) + ent(text, "TIME") + lit(" ") + date
     day_like = date_kind in ("rel", "day") and date[-1][0] not in ("today", "the day after tomorrow")
     time = _time_phrase(ctx, "on", after_date="day" if day_like else "other")
-    if time[0][1] == "TIME" and time[0][0] in ("morning", "afternoon", "evening", "night"):
-        return date + lit(" ") + time  # "tomorrow morning": DATE + TIME
     if time[0][1] == "TIME" and ctx.style != "voice":
         return date + lit(ctx.pick((" ", ", ", " @ "))) + time  # "Fri 3pm", "June 3, 2:30 PM"
     if time[0][1] == "TIME":
