@@ -279,7 +279,7 @@ DATE_FORMATS = [
 ]
 TIME_FORMATS = [
     "12-hour (3pm, 3:30 PM)", "24-hour (15:30)", "words (half past two, noon, nine am)",
-    "parts of the day (this afternoon, tonight, in the morning)", "ranges (10-11am, from 2 to 4pm)",
+    "ranges (10-11am, from 2 to 4pm)", "with minutes (9:45, quarter to ten)",
 ]
 NAME_ORIGINS = [
     "English", "Nigerian", "Indian", "Chinese", "Japanese", "Korean", "Vietnamese", "Arabic", "Turkish",
@@ -302,6 +302,7 @@ HARD_NEGATIVES = [
     ("assistant wake words (alexa, siri, hey google)", ()),
     ("recurring phrases (every monday, weekly, each morning)", ()),
     ("durations (for 30 minutes, an hour, two weeks)", ("DURATION",)),
+    ("a part of the day without a clock time (this morning, tonight, in the afternoon)", ()),
     ("entity-like words used otherwise (May I ask, Will you, a date with the dentist)", ()),
     ("company names (Acme Corp, Globex)", ("ORG", "ORGANIZATION", "COMPANY")),
     ("numbers that are not dates or times (room 12, 3 people, order #4411)", ("PHONE", "NUMBER")),

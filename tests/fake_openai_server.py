@@ -40,7 +40,7 @@ COMPLETION_TOKENS_PER_EXAMPLE = 50
 
 NAMES = ["Priya", "Tom Baker", "Aiko Tanaka", "Olu", "Mr Okafor", "Jean-Luc", "Sofía", "Mei", "Lars", "Fatima"]
 DATES = ["tomorrow", "next friday", "June 3rd", "2025-07-14", "the 14th", "monday to wednesday", "3/6"]
-TIMES = ["3pm", "nine am", "10:30", "noon", "this afternoon", "half past two", "10-11am"]
+TIMES = ["3pm", "nine am", "10:30", "noon", "4:15 pm", "half past two", "10-11am"]
 EMAILS = ["ana@example.com", "tom.b@mail.org", "k.lee@uni.edu", "joe at gmail dot com"]
 TEMPLATES = {
     "cancel": [
