@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--file", help="emails: JSON lines with 'text', or plain text separated by blank lines")
     p.add_argument("--json", action="store_true", help="one JSON object per email and line")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast: faster on CPUs with AVX512-BF16 or AMX")
     p.add_argument("--max-length", type=int, default=256, help="sub-words per window; longer emails use windows")
     return p.parse_args(argv)
 
@@ -35,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        tagger = JointTagger.from_pretrained(args.model, max_length=args.max_length)
+        tagger = JointTagger.from_pretrained(args.model, max_length=args.max_length, bf16=args.bf16)
         emails = read_emails(args.texts, args.file)
     except (CheckpointError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)

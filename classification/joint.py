@@ -152,15 +152,19 @@ class JointTagger:
     prediction from the window where it sits farthest from an edge, and the intent averages the windows.
     """
 
-    def __init__(self, model: JointModel, tokenizer: Any, meta: dict[str, Any], max_length: int = 256):
+    def __init__(
+        self, model: JointModel, tokenizer: Any, meta: dict[str, Any], max_length: int = 256, bf16: bool = False
+    ):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta
+        # bf16 autocast: ~1.5x faster on CPUs with AVX512-BF16/AMX, same F1 on MASSIVE dev (benchmarks/bench_bert.py)
+        self.bf16 = bf16
         self.labels, self.intents = meta["labels"], meta["intents"]
         self.max_length = min(max_length, tokenizer.model_max_length or max_length, 512)
         self.stride = self.max_length // 4
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, max_length: int = 256) -> JointTagger:
-        return cls(*load_checkpoint(folder), max_length=max_length)
+    def from_pretrained(cls, folder: str | Path, max_length: int = 256, bf16: bool = False) -> JointTagger:
+        return cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
 
     def _windows(self, index: int, words: list[str]) -> list[_Window]:
         if not words:
@@ -189,10 +193,11 @@ class JointTagger:
             width = max(len(w.input_ids) for w in batch)
             ids = torch.tensor([w.input_ids + [pad_id] * (width - len(w.input_ids)) for w in batch])
             mask = torch.tensor([[1] * len(w.input_ids) + [0] * (width - len(w.input_ids)) for w in batch])
-            out = self.model(input_ids=ids, attention_mask=mask)
-            token_probs = out["token_logits"].softmax(-1)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                out = self.model(input_ids=ids, attention_mask=mask)
+            token_probs = out["token_logits"].float().softmax(-1)
             for b, window in enumerate(batch):
-                intent_probs[window.email].append(out["intent_logits"][b].softmax(-1))
+                intent_probs[window.email].append(out["intent_logits"][b].float().softmax(-1))
                 self._keep_word_predictions(window, token_probs[b], word_probs[window.email])
         return [self._prediction(t, w, p, i) for t, w, p, i in zip(texts, words, word_probs, intent_probs, strict=True)]
 
