@@ -11,7 +11,9 @@ vocabulary in score order (some single-character token always fits, because a st
 point, so this always finds one).  The end-of-turn token is only allowed once the closing ``}`` is written, and
 is forced then.  The grammar does not change what a model that already answers well would write: its top token
 is taken whenever it is allowed, so answers match plain greedy decoding; the number of steps where the grammar
-had to overrule the model is counted.
+had to overrule the model is counted.  One more rule stops the loops of an undertrained model ("4 april",
+"4 april", ... until the token limit): once an entity text has been written more often than the email contains
+it, the list must close.
 
 What can still go wrong is reported, never papered over: an answer that reaches the token limit before its
 closing ``}`` is "cut off" (the complete entities before the cut are kept, the email gets an ``"error"``), and an
@@ -34,25 +36,35 @@ from typing import NamedTuple
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
+from small_lm.data import tokenize
+
 TOP_K = 32
 
 
 class State(NamedTuple):
-    """Where the automaton is: ``mode`` and what it needs (the rest of a literal, the text typed so far)."""
+    """Where the automaton is: ``mode``, what it needs (the rest of a literal, the value so far) and the entity
+    texts written so far."""
 
     mode: str  # "lit", "intent", "type", "list", "text", "after", "end"
     typed: str = ""  # "lit": the literal still to write; "intent"/"type"/"text": the value so far
     then: str = ""  # "lit": the mode that follows the literal
+    texts: tuple[str, ...] = ()  # entity texts so far (JSON-escaped)
 
 
 class AnswerGrammar:
-    """Accepts the prefixes of ``{"intent":"I","entities":[{"type":"T","text":"S"},...]}`` for one email."""
+    """Accepts the prefixes of ``{"intent":"I","entities":[{"type":"T","text":"S"},...]}`` for one email.
+
+    It also ends runaway lists, the way a barely trained model fails: once an entity text has been written more
+    often than it occurs in the email (or is empty, or the list has as many entities as the email has words),
+    the only way on is ``]``.  Every state has a way on, so decoding never gets stuck.
+    """
 
     def __init__(self, intents: list[str], entity_types: list[str], email: str):
         self.intents = list(intents)
         self.entity_types = list(entity_types)
         # Entity texts are JSON strings, so they are checked against the email as JSON writes it.
         self.escaped_email = json.dumps(email, ensure_ascii=False)[1:-1]
+        self.max_entities = max(1, len(tokenize(email)))
 
     def start(self) -> State:
         return State("lit", '{"intent":"', "intent")
@@ -70,32 +82,37 @@ class AnswerGrammar:
         return state
 
     def _step(self, state: State, char: str) -> State | None:
-        mode, typed, then = state
+        mode, typed, then, texts = state
         if mode == "lit":
             if char != typed[0]:
                 return None
-            return State("lit", typed[1:], then) if len(typed) > 1 else State(then)
+            return State("lit", typed[1:], then, texts) if len(typed) > 1 else State(then, texts=texts)
         if mode in ("intent", "type"):
             options = self.intents if mode == "intent" else self.entity_types
             if char == '"' and typed in options:
-                return State("lit", ',"entities":[', "list") if mode == "intent" else State("lit", ',"text":"', "text")
+                literal, then = (',"entities":[', "list") if mode == "intent" else (',"text":"', "text")
+                return State("lit", literal, then, texts)
             if any(option.startswith(typed + char) for option in options):
-                return State(mode, typed + char)
+                return State(mode, typed + char, texts=texts)
             return None
         if mode == "list":  # right after '[': first entity or empty list
             if char == "{":
-                return State("lit", '"type":"', "type")
-            return State("lit", "}", "end") if char == "]" else None
+                return State("lit", '"type":"', "type", texts)
+            return State("lit", "}", "end", texts) if char == "]" else None
         if mode == "text":
             backslashes = len(typed) - len(typed.rstrip("\\"))
             if char == '"' and backslashes % 2 == 0:
-                return State("lit", "}", "after")
-            return State("text", typed + char) if typed + char in self.escaped_email else None
+                return State("lit", "}", "after", (*texts, typed))
+            return State("text", typed + char, texts=texts) if typed + char in self.escaped_email else None
         if mode == "after":  # after an entity's '}'
-            if char == ",":
-                return State("lit", '{"type":"', "type")
-            return State("lit", "}", "end") if char == "]" else None
+            if char == "," and not self._list_must_end(texts):
+                return State("lit", '{"type":"', "type", texts)
+            return State("lit", "}", "end", texts) if char == "]" else None
         return None  # "end": nothing more may be written
+
+    def _list_must_end(self, texts: tuple[str, ...]) -> bool:
+        last = texts[-1]
+        return not last or texts.count(last) > self.escaped_email.count(last) or len(texts) >= self.max_entities
 
 
 def token_strings(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> list[str | None]:
