@@ -2,10 +2,11 @@
 
 Each training pair is a chat: a short system prompt naming the dataset's intents and entity types, the email as
 the user turn, and the compact JSON answer ``{"intent":...,"entities":[{"type":...,"text":...}]}`` as the
-assistant turn.  Only the answer and its end-of-turn token carry a loss.  After every epoch the model answers a
-sample of the validation split (greedy, grammar-constrained, as ``infer_slm.py`` does) and is scored with
-seqeval (entity micro-F1) and intent accuracy; the best epoch is kept, scored on the test split and saved with
-its tokenizer, chat template, generation config, labels (``small_lm.json``), ``metrics.json`` and a model card.
+assistant turn.  Only the answer and its end-of-turn token carry a loss.  After every epoch (or every
+--eval-steps steps) the model answers a sample of the validation split (greedy, grammar-constrained, as
+``infer_slm.py`` does) and is scored with seqeval (entity micro-F1) and intent accuracy; the best evaluation's
+weights are kept, scored on the test split and saved with the tokenizer, chat template, generation config,
+labels (``small_lm.json``), ``metrics.json`` and a model card.
 
     python causal_slms/train_slm.py                                   # newest dataset in datasets/, SmolLM2 base
     python causal_slms/train_slm.py --dataset datasets/demo.json --epochs 2 --batch-size 8
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42, help="seed for shuffling and initialisation")
     parser.add_argument(
         "--eval-samples", type=int, default=64, help="validation emails answered after each epoch (default: 64)"
+    )
+    parser.add_argument(
+        "--eval-steps", type=int, help="evaluate and keep a checkpoint every N steps instead of every epoch"
     )
     parser.add_argument("--test-samples", type=int, help="score only the first N test emails (default: all)")
     parser.add_argument(
@@ -215,8 +219,8 @@ class GenerationEvalTrainer(Trainer):
         metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - started, 1)
         self.eval_history.append({"epoch": self.state.epoch, "step": self.state.global_step, **metrics})
         print(
-            f"\nepoch {self.state.epoch:.2f}: entity F1 {scores['entity_f1']:.3f}, intent accuracy "
-            f"{scores['intent_accuracy']:.3f}, valid answers {scores['json_valid']:.3f} "
+            f"\nstep {self.state.global_step} (epoch {self.state.epoch:.2f}): entity F1 {scores['entity_f1']:.3f}, "
+            f"intent accuracy {scores['intent_accuracy']:.3f}, valid answers {scores['json_valid']:.3f} "
             f"({len(self.eval_examples)} validation emails, {metrics[f'{metric_key_prefix}_runtime']} s)",
             file=sys.stderr,
         )
@@ -329,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         data_seed=args.seed,
         logging_steps=10,
         logging_first_step=True,
-        eval_strategy="epoch" if validation else "no",
-        save_strategy="epoch" if validation else "no",
+        eval_strategy=("steps" if args.eval_steps else "epoch") if validation else "no",
+        save_strategy=("steps" if args.eval_steps else "epoch") if validation else "no",
+        eval_steps=args.eval_steps,
+        save_steps=args.eval_steps or 500,
         save_only_model=True,  # the best weights are all we keep; optimizer state would triple the disk writes
         save_total_limit=1,
         load_best_model_at_end=bool(validation),

@@ -304,6 +304,19 @@ def test_training_refuses_to_overwrite_a_checkpoint(trained, tiny_dir, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+def test_training_keeps_the_best_of_several_evaluations(tiny_dir, tmp_path):
+    from causal_slms import train_slm
+
+    dataset = write_dataset(tmp_path / "data.json", n=20)
+    argv = ["--dataset", str(dataset), "--model", str(tiny_dir), "--output-dir", str(tmp_path / "out")]
+    argv += ["--max-steps", "3", "--eval-steps", "1", "--eval-samples", "2", "--test-samples", "2"]
+    assert train_slm.main(argv + ["--batch-size", "2", "--max-length", "1024", "--max-new-tokens", "16"]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert [h["step"] for h in metrics["validation_history"]] == [1, 2, 3]
+    best = max(metrics["validation_history"], key=lambda h: h["eval_score"])
+    assert metrics["best_validation"] == best
+
+
 def test_infer_script_prints_json_lines(trained, capsys):
     from causal_slms import infer_slm
 
