@@ -10,8 +10,15 @@ data and then over-tag real text, so the generator aims at variety and at hard n
 - many surface forms per entity (see small_lm.guideline): "tomorrow", "the twenty first", "2024-06-03",
   "half past two", "10-11am", names from many locales, written and spoken email addresses;
 - entity-like words that are not entities, in the same positions as entities: "my boss", "mom", "the offsite",
-  "room 4B", "every monday", "for an hour", "Good morning", "alexa", "May I ask", and about one message in
-  eight with no entity at all.
+  "room 4B", "every monday", "for an hour", "in ten minutes", "Good morning", "alexa", "May I ask", and about one
+  message in eight with no entity at all;
+- what real assistant commands hold: places ("lunch in austin texas", "a holiday in spain", "at joe's pizza",
+  untagged unless LOCATION is requested), holidays and occasions ("valentine's day", "christmas party": events,
+  never DATEs), possessive names ("anna's birthday" tags "anna"), command shapes ("remind me", "add ... to my
+  calendar", "send an email to") carrying inquiry and cancel requests, spoken addresses ("anna dot lee at gmail
+  dot com", about one message in forty, often with the person's NAME as a separate mention), recogniser
+  spellings ("five p. m.", "ten o'clock", "june fourteenth two thousand and seventeen", "the next five days"),
+  lists of names ("with mike jim and bob") and first names that are also words ("will", "june", "bill").
 
 Text is assembled from pieces, ``(text, entity type or None)``; spans come from where each entity piece was
 put, never from searching the finished text.  Templates are strings with ``[a|b|]`` alternatives (an empty one
@@ -59,7 +66,8 @@ EVENTS = (
     "training session", "webinar", "workshop", "happy hour", "Q3 planning", "product launch", "catch-up",
     "onboarding session", "site visit", "brainstorm", "town hall", "status update", "conference call",
     "video call", "zoom call", "team meeting", "staff meeting", "dinner reservation", "vet appointment",
-    "date night", "study group", "soccer practice", "therapy session",
+    "date night", "study group", "soccer practice", "therapy session", "birthday party", "christmas party",
+    "brunch", "graduation", "valentine's day dinner", "new year's party", "thanksgiving dinner", "holiday party",
 )  # fmt: skip
 FREQ_ADJ = ("weekly", "daily", "monthly", "biweekly", "recurring", "regular", "usual")
 RECURRING = (
@@ -119,6 +127,131 @@ WORK_DOMAINS = (
     "redwooddental.net", "sunrise-realty.co.uk",
 )  # fmt: skip
 
+FREE_TLDS = ("com", "com", "com", "org", "net", "co dot uk", "io", "edu", "de")
+
+# Places a voice assistant hears ("lunch in austin texas", "a holiday in spain", "dinner at joe's pizza"): untagged
+# unless LOCATION is requested.  Many of them hold words that are also names ("charlotte", "trader joe's").
+US_CITY_STATE = (
+    ("Austin", "Texas"), ("Houston", "Texas"), ("Dallas", "Texas"), ("Tyler", "Texas"), ("El Paso", "Texas"),
+    ("Portland", "Oregon"), ("Eugene", "Oregon"), ("Seattle", "Washington"), ("Spokane", "Washington"),
+    ("San Diego", "California"), ("Los Angeles", "California"), ("Sacramento", "California"),
+    ("San Jose", "California"), ("Fresno", "California"), ("Phoenix", "Arizona"), ("Tucson", "Arizona"),
+    ("Las Vegas", "Nevada"), ("Reno", "Nevada"), ("Denver", "Colorado"), ("Boulder", "Colorado"),
+    ("Salt Lake City", "Utah"), ("Chicago", "Illinois"), ("Springfield", "Illinois"), ("Madison", "Wisconsin"),
+    ("Milwaukee", "Wisconsin"), ("Detroit", "Michigan"), ("Lansing", "Michigan"), ("Columbus", "Ohio"),
+    ("Cleveland", "Ohio"), ("Cincinnati", "Ohio"), ("Nashville", "Tennessee"), ("Memphis", "Tennessee"),
+    ("Charlotte", "North Carolina"), ("Raleigh", "North Carolina"), ("Charleston", "South Carolina"),
+    ("Florence", "South Carolina"), ("Atlanta", "Georgia"), ("Savannah", "Georgia"), ("Augusta", "Georgia"),
+    ("Miami", "Florida"), ("Orlando", "Florida"), ("Tampa", "Florida"), ("Jacksonville", "Florida"),
+    ("New Orleans", "Louisiana"), ("Jackson", "Mississippi"), ("Birmingham", "Alabama"), ("Boston", "Massachusetts"),
+    ("Salem", "Massachusetts"), ("Providence", "Rhode Island"), ("Hartford", "Connecticut"),
+    ("Albany", "New York"), ("Buffalo", "New York"), ("Newark", "New Jersey"), ("Trenton", "New Jersey"),
+    ("Philadelphia", "Pennsylvania"), ("Pittsburgh", "Pennsylvania"), ("Baltimore", "Maryland"),
+    ("Richmond", "Virginia"), ("Alexandria", "Virginia"), ("Lincoln", "Nebraska"), ("Omaha", "Nebraska"),
+    ("Kansas City", "Missouri"), ("St Louis", "Missouri"), ("Minneapolis", "Minnesota"), ("Des Moines", "Iowa"),
+    ("Boise", "Idaho"), ("Anchorage", "Alaska"), ("Honolulu", "Hawaii"), ("Burlington", "Vermont"),
+    ("Santa Fe", "New Mexico"), ("Albuquerque", "New Mexico"), ("Louisville", "Kentucky"), ("Tulsa", "Oklahoma"),
+)  # fmt: skip
+US_STATES = (
+    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida",
+    "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine",
+    "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada",
+    "New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio", "Oklahoma",
+    "Oregon", "Pennsylvania", "Rhode Island", "South Carolina", "South Dakota", "Tennessee", "Texas", "Utah",
+    "Vermont", "Virginia", "Washington", "West Virginia", "Wisconsin", "Wyoming",
+)  # fmt: skip
+CITY_COUNTRY = (
+    ("Lyon", "France"), ("Paris", "France"), ("Nice", "France"), ("Madrid", "Spain"), ("Seville", "Spain"),
+    ("Barcelona", "Spain"), ("Rome", "Italy"), ("Florence", "Italy"), ("Venice", "Italy"), ("Munich", "Germany"),
+    ("Hamburg", "Germany"), ("Vienna", "Austria"), ("Zurich", "Switzerland"), ("Porto", "Portugal"),
+    ("Dublin", "Ireland"), ("Cork", "Ireland"), ("Edinburgh", "Scotland"), ("Manchester", "England"),
+    ("Kyoto", "Japan"), ("Tokyo", "Japan"), ("Sydney", "Australia"), ("Perth", "Australia"),
+    ("Toronto", "Canada"), ("Victoria", "Canada"), ("Cancun", "Mexico"), ("Lagos", "Nigeria"),
+    ("Nairobi", "Kenya"), ("Cairo", "Egypt"), ("Mumbai", "India"), ("Goa", "India"), ("Bangkok", "Thailand"),
+    ("Bali", "Indonesia"), ("Athens", "Greece"), ("Prague", "Czech Republic"), ("Krakow", "Poland"),
+    ("Reykjavik", "Iceland"), ("Havana", "Cuba"), ("Lima", "Peru"), ("Cape Town", "South Africa"),
+)  # fmt: skip
+COUNTRIES = (
+    "France", "Spain", "Italy", "Germany", "Portugal", "Greece", "Ireland", "Scotland", "England", "Iceland",
+    "Norway", "Sweden", "Japan", "China", "India", "Thailand", "Vietnam", "Indonesia", "Australia", "New Zealand",
+    "Canada", "Mexico", "Brazil", "Argentina", "Peru", "Chile", "Colombia", "Costa Rica", "Jamaica", "Cuba",
+    "Egypt", "Morocco", "Kenya", "Nigeria", "South Africa", "Turkey", "Croatia", "the Netherlands", "Belgium",
+    "Switzerland", "Austria", "Poland", "the Philippines", "South Korea", "Dubai", "Hawaii", "the Bahamas", "Fiji",
+)  # fmt: skip
+CHAINS = (
+    "Starbucks", "McDonald's", "Olive Garden", "Applebee's", "Chipotle", "Panera", "the Cheesecake Factory",
+    "Dunkin", "Costco", "Target", "Walmart", "Whole Foods", "Trader Joe's", "Home Depot", "Best Buy", "IKEA",
+    "Macy's", "Wendy's", "Chili's", "Denny's", "IHOP", "Red Lobster", "Buffalo Wild Wings", "Outback Steakhouse",
+    "Panda Express", "Taco Bell", "Nando's", "Pret", "Tim Hortons", "Dave and Buster's", "Kohl's", "Walgreens",
+)  # fmt: skip
+VENUE_OWNERS = (
+    "Joe", "Tony", "Sal", "Mario", "Rosa", "Luigi", "Maria", "Sam", "Charlie", "Eddie", "Frank", "Jimmy", "Lou",
+    "Mike", "Ben", "Harry", "Molly", "Kelly", "Murphy", "Rudy", "Gino", "Nick", "Angelo", "Billy", "Annie", "Jack",
+)  # fmt: skip
+VENUE_KINDS = (
+    "pizza", "diner", "pub", "bar", "grill", "bakery", "cafe", "kitchen", "deli", "tavern", "steakhouse",
+    "place", "bistro", "trattoria", "barbershop", "salon", "garage", "bar and grill", "taco shop", "park",
+)  # fmt: skip
+VENUE_PLACES = (
+    "park", "high school", "elementary school", "library", "community center", "memorial hospital", "stadium",
+    "mall", "golf club", "country club", "convention center", "plaza", "medical center", "church", "museum",
+)  # fmt: skip
+PUB_ADJ = ("golden", "red", "blue", "rusty", "old", "black", "silver", "green", "lucky", "happy", "little", "crooked")
+PUB_NOUN = ("lion", "rooster", "anchor", "door", "fox", "horse", "spoon", "kettle", "oak", "lantern", "crown", "pig")
+STREET_BASES = (
+    "Main", "Oak", "Maple", "Elm", "Pine", "Cedar", "Park", "Lake", "Hill", "Washington", "Lincoln", "Jefferson",
+    "Madison", "Franklin", "Market", "Church", "King", "Queen", "High", "Broad", "Spring", "River", "Mill", "Grant",
+)  # fmt: skip
+STREET_TYPES = ("Street", "Street", "Avenue", "Road", "Drive", "Boulevard", "Lane", "Way", "Place")
+PLACE_FALLBACKS = {  # when LOCATION is requested but this message has no entities: no untagged place names
+    "city": ("town", "the city", "the area"),
+    "country": ("the mountains", "the sun", "another country"),
+    "venue": ("the usual place", "the new place", "that restaurant", "the cafe", "the park"),
+    "street": ("the corner", "the block"),
+}
+# Holidays and occasions: events, not DATEs (see the guideline), so untagged even where they name a day.
+HOLIDAYS = (
+    "christmas", "christmas eve", "new year's eve", "new year's day", "new year", "valentine's day",
+    "thanksgiving", "easter", "halloween", "mother's day", "father's day", "independence day", "memorial day",
+    "labor day", "st patrick's day", "hanukkah", "diwali", "eid", "passover", "boxing day", "chinese new year",
+)  # fmt: skip
+OCCASIONS = (
+    "christmas party", "christmas dinner", "valentine's day dinner", "valentine's dinner", "new year's eve party",
+    "new year's party", "thanksgiving dinner", "easter brunch", "halloween party", "birthday party", "birthday dinner",
+    "graduation", "graduation party", "brunch", "vacation", "wedding", "baby shower", "anniversary dinner",
+    "family reunion", "housewarming party", "holiday party", "mother's day lunch", "retirement party", "barbecue",
+    "bachelor party", "engagement party", "school play", "holiday",
+)  # fmt: skip
+POSSESSED = (  # "<name>'s birthday": the NAME is the name alone
+    "birthday", "birthday", "birthday party", "graduation", "party", "wedding", "baby shower", "recital",
+    "retirement party", "birthday dinner", "soccer game", "graduation party", "anniversary", "going away party",
+    "school play", "housewarming", "doctor's appointment", "dentist appointment", "flight",
+)  # fmt: skip
+FAMILY = (
+    "my sister", "my brother", "mom", "dad", "my mom", "my dad", "my wife", "my husband", "my boss", "grandma",
+    "my son", "my daughter", "my friend", "my best friend", "my cousin", "my niece", "my nephew", "my neighbor",
+)  # fmt: skip
+GROUPS = ("the team", "my family", "the kids", "everyone", "my parents", "my friends", "the guys", "the girls")
+MEALS = ("lunch", "lunch", "dinner", "dinner", "brunch", "breakfast", "coffee", "drinks")
+TRIPS = ("trip", "vacation", "holiday", "flight", "business trip", "conference", "road trip", "cruise", "honeymoon")
+# "in ten minutes", "an hour before": durations, untagged (see the guideline)
+IN_DURATIONS = (
+    "in ten minutes", "in two hours", "in an hour", "in half an hour", "in twenty minutes", "in five minutes",
+    "in a couple of hours", "in fifteen minutes", "in a few minutes", "in three hours", "in forty five minutes",
+    "in 10 minutes", "in 2 hours", "in 30 mins",
+)  # fmt: skip
+LEAD_TIMES = (
+    "ten minutes before", "an hour before", "thirty minutes before", "fifteen minutes before", "two hours before",
+    "half an hour before", "five minutes before", "15 min before",
+)  # fmt: skip
+# First names that are also months or common words: names in name slots, plain words elsewhere
+AMBIGUOUS_FIRST = (
+    "Will", "June", "May", "April", "Bill", "Jack", "Mark", "Grace", "Hope", "Joy", "Rose", "Summer", "August",
+    "Frank", "Pat", "Sue", "Ray", "Dawn", "Faith", "Jean", "Rob", "Art", "Penny", "Sandy", "Chase", "Drew", "Bob",
+    "Amber", "Iris", "Olive", "Robin", "Holly", "Ivy", "Sunny", "Max", "Autumn", "Lily", "Daisy", "Cliff", "Miles",
+)  # fmt: skip
+AMBIGUOUS_RATE = 0.08
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_ABBR = ("mon", "tue", "wed", "thurs", "fri", "sat", "sun")
 MONTHS = (
@@ -176,6 +309,7 @@ class Pools:
     cities: tuple[str, ...]
     phones: tuple[str, ...]
     companies: tuple[str, ...]
+    countries: tuple[str, ...]
 
 
 _FAKERS: dict[str, Faker] = {}
@@ -223,7 +357,19 @@ def _pools() -> Pools:
     fake = _faker("en_US")
     fake.seed_instance(3)
     companies += [fake.company() for _ in range(20)]
-    return Pools(first, last, locales, weights, _unique_names(cities), tuple(dict.fromkeys(phones)), tuple(companies))
+    cities += [c for c, _ in US_CITY_STATE] + [c for c, _ in CITY_COUNTRY]
+    cities += [fake.city() for _ in range(15)]  # "West Donald", "Lake Jennifer": a name inside a place
+    countries = list(COUNTRIES) + [c for c in (fake.country() for _ in range(40)) if len(c) < 16]
+    return Pools(
+        first,
+        last,
+        locales,
+        weights,
+        _unique_names(cities),
+        tuple(dict.fromkeys(phones)),
+        tuple(companies),
+        _unique_names(countries),
+    )
 
 
 # -----------------------------------------------------------------------------
@@ -238,6 +384,7 @@ class Ctx:
     style: str  # "voice", "chat", "email" or "thread"
     tagged: bool  # False: a message with no entities at all
     spoken: bool  # numbers and emails as a speech recogniser writes them ("three thirty pm", "at gmail dot com")
+    who: tuple[str, str] | None = None  # the person that {pname} and {pemail} share within one message
 
     def has(self, entity_type: str) -> bool:
         return self.tagged and entity_type in self.types
@@ -299,7 +446,7 @@ def _ordinal(n: int) -> str:
 def _date_value(ctx: Ctx) -> tuple[str, str]:
     """A DATE and its kind: rel (tomorrow), day (friday), week (next week), abs (June 3rd), nth, range."""
     rng, spoken = ctx.rng, ctx.spoken
-    kind = rng.choices(("rel", "day", "week", "abs", "nth", "range", "other"), (28, 30, 12, 16, 6, 5, 3))[0]
+    kind = rng.choices(("rel", "day", "week", "abs", "nth", "range", "span"), (28, 30, 12, 16, 6, 5, 5))[0]
     written = ctx.style != "voice"
     if kind == "rel":
         if ctx.style == "chat" and ctx.chance(0.12):
@@ -338,18 +485,30 @@ def _date_value(ctx: Ctx) -> tuple[str, str]:
             return f"{month} {_ordinal_word(d)} to the {_ordinal_word(e)}", kind
         return ctx.pick((f"{_cap(month)} {d}-{e}", f"{_cap(month)} {_ordinal(d)} to {_ordinal(e)}",
                          f"the {_ordinal(d)} to the {_ordinal(e)}", f"{d}-{e} {_cap(month)}")), kind  # fmt: skip
-    if kind == "other":
-        if ctx.chance(0.5):
+    if kind == "span":  # day ranges counted from now; holidays are events, not DATEs (see HOLIDAYS)
+        if ctx.chance(0.35):
             return ctx.pick(("two days from now", "a week from today", "three days from now", "a week from friday",
-                             "two weeks from today")), kind  # fmt: skip
-        return ctx.pick(("christmas eve", "new year's day", "thanksgiving", "christmas", "new year's eve")), kind
+                             "two weeks from today", "a week from tomorrow", "a week from monday")), "from"  # fmt: skip
+        n = ctx.pick(("two", "three", "five", "seven", "ten", "few", "couple of"))
+        n = (
+            {"two": "2", "three": "3", "five": "5", "seven": "7", "ten": "10"}.get(n, n)
+            if written and ctx.chance(0.4)
+            else n
+        )
+        return ctx.pick((f"the next {n} days", "the rest of the week", "the rest of the month", "the next two weeks",
+                         f"the next {n} days", "the coming week", "the following week", "the next few weeks",
+                         "the rest of this week")), kind  # fmt: skip
     # absolute dates, in the formats people type or say
     if ctx.style == "voice" and not spoken:
         return ctx.pick((f"{month} {_ordinal(d)}", f"{month} {d}", f"the {_ordinal(d)} of {month}")), kind
     if spoken:
         nth = _ordinal_word(d)
+        if ctx.chance(0.2):  # "june fourteenth two thousand and seventeen"
+            year = _year_words(ctx, rng.randint(2016, 2027))
+            return ctx.pick((f"{month} {nth} {year}", f"the {nth} of {month} {year}", f"{month} {_number(d)} {year}",
+                             f"{month} the {nth} {year}")), kind  # fmt: skip
         forms = (f"{month} {nth}", f"the {nth} of {month}", f"{month} the {nth}", f"{wd} {month} {nth}",
-                 f"{wd} the {nth}", f"{month} {_ordinal(d)}")  # fmt: skip
+                 f"{wd} the {nth}", f"{month} {_ordinal(d)}", f"{month} {_number(d)}")  # fmt: skip
         return ctx.pick(forms), kind
     mon, wdc = _cap(month), _cap(wd)
     forms = (
@@ -360,6 +519,14 @@ def _date_value(ctx: Ctx) -> tuple[str, str]:
         f"{wdc} {d} {mon}",
     )  # fmt: skip
     return ctx.pick(forms), kind
+
+
+def _year_words(ctx: Ctx, year: int) -> str:
+    """A year as a speech recogniser writes it: "two thousand and seventeen", "twenty twenty four"."""
+    r = year - 2000
+    if r < 10:
+        return "two thousand" + (f" {'and ' if ctx.chance(0.4) else ''}{NUMBERS[r]}" if r else "")
+    return ctx.pick((f"two thousand and {_number(r)}", f"two thousand {_number(r)}", f"twenty {_number(r)}"))
 
 
 def _hour(ctx: Ctx) -> tuple[int, int]:
@@ -382,10 +549,12 @@ def _clock(ctx: Ctx) -> tuple[str, bool]:
             return f"half past {hw}", False
         if m in (15, 45) and ctx.chance(0.5):
             return (f"quarter past {hw}" if m == 15 else f"quarter to {_number(h12 % 12 + 1)}"), False
+        spaced = f"{ampm[0]}. m."  # a recogniser's "p. m."
         if m == 0:
-            form = ctx.rng.choices((f"{hw} {ampm}", f"{hw} o'clock", hw, f"{hw} {ampm[0]} m"), (70, 10, 18, 2))[0]
+            forms = (f"{hw} {ampm}", f"{hw} o'clock", hw, f"{hw} {ampm[0]} m", f"{hw} {spaced}")
+            form = ctx.rng.choices(forms, (46, 20, 14, 2, 18))[0]
             return form, form == hw
-        form = ctx.rng.choices((f"{hw} {mw} {ampm}", f"{hw} {mw}"), (65, 35))[0]
+        form = ctx.rng.choices((f"{hw} {mw} {ampm}", f"{hw} {mw}", f"{hw} {mw} {spaced}"), (48, 30, 22))[0]
         return form, False
     mm = f"{m:02d}"
     upper = ctx.chance(0.25)
@@ -398,6 +567,8 @@ def _clock(ctx: Ctx) -> tuple[str, bool]:
     else:
         forms = ((f"{h12}:{mm}{ap}", 28), (f"{h12}:{mm} {ap}", 24), (f"{h12}:{mm} {dotted}", 8), (f"{h:02d}:{mm}", 14),
                  (f"{h12}:{mm}", 12), (f"{h12}.{mm}{ap}", 4))  # fmt: skip
+    if ctx.style == "voice":  # "5 p. m.", "10:30 a. m."
+        forms += ((f"{h12}{':' + mm if m else ''} {ampm[0]}. m.", 20),)
     text = ctx.rng.choices([f for f, _ in forms], [w for _, w in forms])[0]
     return text, text.isdigit()
 
@@ -423,14 +594,16 @@ def _person(ctx: Ctx) -> tuple[str, str]:
     pools = ctx.pools
     locale = ctx.rng.choices(pools.locales, pools.locale_weights)[0]
     first, last = ctx.pick(pools.first[locale]), ctx.pick(pools.last[locale])
+    if ctx.chance(AMBIGUOUS_RATE):  # "june", "will", "bill": names that are also words
+        first = ctx.pick(AMBIGUOUS_FIRST)
     if ctx.style == "voice":  # a recogniser writes plain lowercase ASCII
         first, last = _fold(first).lower().replace("-", " "), _fold(last).lower().replace("-", " ")
     return first, last
 
 
-def _name(ctx: Ctx, form: str | None = None) -> list[Piece]:
+def _name(ctx: Ctx, form: str | None = None, person: tuple[str, str] | None = None) -> list[Piece]:
     """A NAME: first, full, or title + last ("Dr. Patel" tags only "Patel")."""
-    first, last = _person(ctx)
+    first, last = person or _person(ctx)
     if form is None:
         form = ctx.rng.choices(("first", "full", "title", "title_full", "last"), (55, 27, 12, 3, 3))[0]
     if form == "first":
@@ -453,10 +626,14 @@ def _email_address(ctx: Ctx, first: str | None = None, last: str | None = None) 
     work = ctx.chance(0.45)
     domain = ctx.pick(WORK_DOMAINS if work else FREE_DOMAINS)
     n = ctx.rng.randint(1, 99)
-    if ctx.spoken:
+    if ctx.spoken or ctx.style == "voice":  # a recogniser never writes "@"
+        if work and ctx.chance(0.4):  # "<x> dot <y> at <company> dot org"
+            company = re.sub(r"[^a-z ]", "", _fold(ctx.pick(ctx.pools.companies)).lower()).split() or ["acme"]
+            domain = f"{company[0]}.{ctx.pick(FREE_TLDS)}"
         dom = domain.replace(".", " dot ").replace("-", " dash ")
         local = ctx.rng.choices((f, f"{f} dot {la}", f"{f}{la}", f"{f} underscore {la}", f"{f[0]} {la}",
-                                 f"{f} {_number(n % 20)}"), (35, 25, 15, 5, 10, 10))[0]  # fmt: skip
+                                 f"{f} {_number(n % 20)}", f"{f} {la}", f"{f}{la}{_number(n % 20)}",
+                                 f"{f[0]} dot {la}"), (30, 22, 16, 4, 7, 7, 6, 4, 4))[0]  # fmt: skip
         return f"{local} at {dom}"
     local = ctx.rng.choices((f"{f}.{la}", f, f"{f[0]}{la}", f"{f}{la}", f"{f}_{la}{n}", f"{f}{n}", f"{la}.{f[0]}"),
                             (30, 15, 15, 10, 8, 12, 10))[0]  # fmt: skip
@@ -514,6 +691,9 @@ def _date_phrase_kind(ctx: Ctx, mode: str) -> tuple[list[Piece], str]:
         prep = "on " if ctx.chance(0.6 if kind == "day" else 0.8) else ""
     elif mode == "on" and kind == "range" and ctx.chance(0.35):
         prep = "from "
+    elif mode == "on" and kind == "span":
+        preps = ("", "for ", "during ", "over ") if "rest" in text else ("", "for ", "in ", "over ", "within ")
+        prep = ctx.pick(preps)
     elif mode == "on" and text in DATE_LEADS and ctx.chance(0.15):
         prep = ctx.pick(DATE_LEADS[text])
     return lit(prep) + ent(text, "DATE"), kind
@@ -565,8 +745,10 @@ def _no_when(ctx: Ctx, mode: str) -> list[Piece]:
     r = ctx.rng.random()
     if mode == "on" and r < 0.18:
         return lit(ctx.pick(RECURRING))
-    if mode == "on" and r < 0.3:
+    if mode == "on" and r < 0.36:
         return lit("for " + ctx.pick(DURATIONS))
+    if mode == "on" and r < 0.44:  # "in ten minutes": a duration, not a TIME
+        return SLOTS["in_duration"](ctx, None)
     return lit(ctx.pick(NO_WHEN[mode]))
 
 
@@ -582,7 +764,7 @@ def _when(ctx: Ctx, mode: str = "on") -> list[Piece]:
     if kind == "t":
         return _time_phrase(ctx, mode)
     date, date_kind = _date_phrase_kind(ctx, mode)
-    if date_kind == "week":  # "next month at 4" is not something people say
+    if date_kind in ("week", "span"):  # "next month at 4" is not something people say
         return date
     if ctx.chance(0.25):  # time first: "at 3pm tomorrow", "at nine on friday"
         text, bare = _clock(ctx)
@@ -616,12 +798,134 @@ def _slot_first(ctx: Ctx, fb: str | None) -> list[Piece]:
     return lit(fb if fb is not None else "")
 
 
+def _name_list(ctx: Ctx) -> list[Piece]:
+    """Two to four NAMEs, each its own span: "mike jim and bob", "Anna, Raj and Li"."""
+    n = ctx.rng.choices((2, 3, 4), (50, 35, 15))[0]
+    voice = ctx.style == "voice"
+    spaced = voice and ctx.chance(0.5)  # no commas or "and" between the first ones
+    full = 0.0 if spaced else (0.12 if voice else 0.3)
+    out = _name(ctx, "full" if ctx.chance(full) else "first")
+    for i in range(1, n):
+        if i < n - 1:
+            sep = " " if spaced else ", "
+        else:
+            # a bare space before the last one only after two or more: "anna lee" alone reads as one full name
+            bare = 10 if spaced and n > 2 else 0
+            sep = ctx.rng.choices((" and ", ", and ", " ", " & "), (80, 0 if voice else 10, bare, 0 if voice else 5))[0]
+        out += lit(sep) + _name(ctx, "full" if ctx.chance(full) else "first")
+    return out
+
+
 def _slot_person(ctx: Ctx, fb: str | None) -> list[Piece]:
     if ctx.has("NAME") and ctx.chance(0.62):
-        if ctx.chance(0.1):
-            return _name(ctx) + lit(" and ") + _name(ctx, "first")
+        if ctx.chance(0.14):
+            return _name_list(ctx)
         return _name(ctx)
     return lit(ctx.pick(ROLES))
+
+
+def _slot_people(ctx: Ctx, fb: str | None) -> list[Piece]:
+    """Several people: mostly a list of NAMEs."""
+    if ctx.has("NAME") and ctx.chance(0.85):
+        return _name_list(ctx) if ctx.chance(0.8) else _name(ctx)
+    return lit(fb if fb is not None else ctx.pick(GROUPS))
+
+
+def _who(ctx: Ctx) -> tuple[str, str]:
+    if ctx.who is None:
+        ctx.who = _person(ctx)
+    return ctx.who
+
+
+def _slot_pname(ctx: Ctx, fb: str | None) -> list[Piece]:
+    """The message's person by name ("anna", "anna lee"), the same person as {pemail}; else a relative."""
+    if ctx.has("NAME") and ctx.chance(0.9):
+        return _name(ctx, ctx.rng.choices(("first", "full", "title"), (58, 37, 5))[0], _who(ctx))
+    return lit(fb if fb is not None else ctx.pick(FAMILY))
+
+
+def _slot_pemail(ctx: Ctx, fb: str | None) -> list[Piece]:
+    """The message's person's email address: its user name is part of the EMAIL, never a NAME."""
+    if ctx.has("EMAIL"):
+        first, last = _who(ctx)
+        return ent(_email_address(ctx, first, last), "EMAIL")
+    return lit(fb if fb is not None else ctx.pick(("her email", "his email", "their work address", "the new address")))
+
+
+def _title_case(s: str) -> str:
+    return " ".join(w if w in ("the", "and", "of") else w[:1].upper() + w[1:] for w in s.split(" "))
+
+
+def _owner(ctx: Ctx) -> str:
+    if ctx.chance(0.55):
+        return ctx.pick(VENUE_OWNERS)
+    return _fold(ctx.pick(ctx.pools.last[ctx.pick(("en_US", "en_GB", "it_IT", "ga_IE", "es_MX"))]))
+
+
+def _venue_value(ctx: Ctx) -> str:
+    """A restaurant, bar, shop, park or building: "Joe's Pizza", "Lincoln Park", "the Rusty Anchor"."""
+    r = ctx.rng.random()
+    if r < 0.25:
+        return ctx.pick(CHAINS)
+    if r < 0.5:
+        return _title_case(f"{_owner(ctx)}'s {ctx.pick(VENUE_KINDS)}")
+    if r < 0.62:
+        return _title_case(f"the {ctx.pick(PUB_ADJ)} {ctx.pick(PUB_NOUN)}")
+    if r < 0.72:
+        return _title_case(f"{ctx.pick(STREET_BASES)} {ctx.pick(('street cafe', 'street diner', 'park', 'market'))}")
+    if r < 0.8:
+        return _title_case(f"st {ctx.pick(('mary', 'john', 'luke', 'patrick', 'joseph', 'anne', 'paul'))}'s "
+                           f"{ctx.pick(('church', 'hospital', 'school'))}")  # fmt: skip
+    base = _owner(ctx) if ctx.chance(0.5) else ctx.pick(ctx.pools.cities)
+    return _title_case(f"{base} {ctx.pick(VENUE_PLACES)}")
+
+
+def _city_value(ctx: Ctx) -> str:
+    """A city, "city state", "city country" or a state: "Austin Texas", "Lyon, France", "Ohio"."""
+    r = ctx.rng.random()
+    comma = "" if ctx.style == "voice" or ctx.chance(0.3) else ","
+    if r < 0.45:
+        return ctx.pick(ctx.pools.cities)
+    if r < 0.75:
+        city, state = ctx.pick(US_CITY_STATE)
+        return f"{city}{comma} {state}"
+    if r < 0.87:
+        city, country = ctx.pick(CITY_COUNTRY)
+        return f"{city}{comma} {country}"
+    return ctx.pick(US_STATES)
+
+
+def _street_value(ctx: Ctx) -> str:
+    base = ctx.pick(STREET_BASES) if ctx.chance(0.7) else _owner(ctx)
+    street = f"{base} {ctx.pick(STREET_TYPES)}"
+    if ctx.style != "voice" and ctx.chance(0.4):
+        street = f"{ctx.rng.randint(2, 999)} {street}"
+    return street
+
+
+PLACE_VALUES = {
+    "city": _city_value,
+    "country": lambda ctx: ctx.pick(ctx.pools.countries),
+    "venue": _venue_value,
+    "street": _street_value,
+}
+
+
+def _place(ctx: Ctx, kind: str) -> list[Piece]:
+    """A place name: untagged, or a LOCATION when that type is requested."""
+    if "LOCATION" in ctx.types and not ctx.has("LOCATION"):
+        return lit(ctx.pick(PLACE_FALLBACKS[kind]))
+    text = PLACE_VALUES[kind](ctx)
+    return ent(text, "LOCATION") if ctx.has("LOCATION") else lit(text)
+
+
+def _slot_place(ctx: Ctx, fb: str | None) -> list[Piece]:
+    """A place with its preposition: "in austin texas", "at joe's pizza", "on maple street"."""
+    if "LOCATION" not in ctx.types and ctx.chance(0.3):
+        return lit(ctx.pick(PLACES))  # "in room 4B", "on zoom"
+    kind = ctx.rng.choices(("city", "venue", "street", "country"), (42, 42, 5, 11))[0]
+    prep = {"city": "in ", "venue": "at ", "street": "on ", "country": "in "}[kind]
+    return lit(prep) + _place(ctx, kind)
 
 
 def _slot_email(ctx: Ctx, fb: str | None) -> list[Piece]:
@@ -670,6 +974,13 @@ def _slot_time(ctx: Ctx, fb: str | None) -> list[Piece]:
     return lit(fb if fb is not None else ctx.pick(("next", "first", "last")))
 
 
+def _placed(ctx: Ctx, when: list[Piece]) -> list[Piece]:
+    """Sometimes a place before a date or time: "with anna in austin texas tomorrow", "at joe's pizza at noon"."""
+    if ctx.chance(0.12 if ctx.style == "voice" else 0.04):
+        return _slot_place(ctx, None) + lit(" ") + when
+    return when
+
+
 def _slot_at_place(ctx: Ctx, fb: str | None) -> list[Piece]:
     if "LOCATION" in ctx.types:
         return _location(ctx) if ctx.has("LOCATION") and ctx.chance(0.75) else lit(ctx.pick(PLACES_UNNAMED))
@@ -696,11 +1007,11 @@ def _slot_a_event(ctx: Ctx) -> list[Piece]:
 
 
 SLOTS: dict[str, Callable[[Ctx, str | None], list[Piece]]] = {
-    "when": lambda ctx, fb: _when(ctx, "on"),
+    "when": lambda ctx, fb: _placed(ctx, _when(ctx, "on")),
     "for_when": lambda ctx, fb: _when(ctx, "for"),
     "to_when": lambda ctx, fb: _when(ctx, "to"),
     "bare_when": lambda ctx, fb: _when(ctx, "bare"),
-    "on_date": lambda ctx, fb: _date_phrase(ctx, "on") if ctx.has("DATE") else _no_when(ctx, "on"),
+    "on_date": lambda ctx, fb: _placed(ctx, _date_phrase(ctx, "on") if ctx.has("DATE") else _no_when(ctx, "on")),
     "for_date": lambda ctx, fb: _date_phrase(ctx, "for") if ctx.has("DATE") else _no_when(ctx, "for"),
     "to_date": lambda ctx, fb: _date_phrase(ctx, "to") if ctx.has("DATE") else _no_when(ctx, "to"),
     "at_time": lambda ctx, fb: _time_phrase(ctx, "on") if ctx.has("TIME") else lit(fb or ""),
@@ -725,6 +1036,20 @@ SLOTS: dict[str, Callable[[Ctx, str | None], list[Piece]]] = {
     "duration": _pick_slot(DURATIONS),
     "topic": _pick_slot(TOPICS),
     "company": lambda ctx, fb: lit(ctx.pick(ctx.pools.companies)),
+    "people": _slot_people,
+    "pname": _slot_pname,
+    "pemail": _slot_pemail,
+    "place": _slot_place,
+    "city": lambda ctx, fb: _place(ctx, "city"),
+    "country": lambda ctx, fb: _place(ctx, "country"),
+    "venue": lambda ctx, fb: _place(ctx, "venue"),
+    "holiday": _pick_slot(HOLIDAYS),
+    "occasion": _pick_slot(OCCASIONS),
+    "possessed": _pick_slot(POSSESSED),
+    "meal": _pick_slot(MEALS),
+    "trip": _pick_slot(TRIPS),
+    "in_duration": _pick_slot(IN_DURATIONS),
+    "lead_time": _pick_slot(LEAD_TIMES),
     "n": lambda ctx, fb: lit(str(ctx.rng.randint(2, 12))),
 }
 
@@ -772,7 +1097,7 @@ VOICE = {
     "inquiry": (
         "{wake}[what's|what is|whats] on my calendar {for_date}",
         "{wake}[what's|what is] on my [schedule|agenda] {for_date}",
-        "{wake}[do|did] i have any [meetings|appointments|events|plans] {when}",
+        "{wake}[do|did] i have any [meetings|appointments|events|plans] [{place} ||] {when}",
         "{wake}am i [free|busy|available] {when}",
         "{wake}[when is|when's] my next [meeting|appointment|call] with {person}",
         "{wake}what time is my {event} {on_date}",
@@ -780,8 +1105,8 @@ VOICE = {
         "{wake}is there anything on my [schedule|calendar] {for_date}",
         "{wake}[tell me|read me|give me|read out] my [appointments|meetings|schedule] {for_date}",
         "{wake}[check|see] if {person} is [free|available] {when}",
-        "{wake}[set up|schedule|book|arrange] a [meeting|call|video call] with {person} {when}",
-        "{wake}[can you|could you|please] [schedule|book|set up] {a_event} with {person} {when}",
+        "{wake}[set up|schedule|book|arrange] a [meeting|call|video call] with {person} [{place} ||] {when}",
+        "{wake}[can you|could you|please] [schedule|book|set up] {a_event} with {person} [{place} ||] {when}",
         "{wake}find a time [to meet|for a call] with {person} {on_date}",
         "{wake}when am i meeting [with|] {name}",
         "{wake}who am i meeting {when}",
@@ -797,8 +1122,8 @@ VOICE = {
         "{wake}was anything [cancelled|removed] from my calendar {for_date}",
         "{wake}send [an invite|a meeting invite|an invitation] to {contact} for {when}",
         "{wake}[email|message] {contact} and ask if [they're|she's|he's] free {when}",
-        "{wake}add {a_event} with {person} {when}",
-        "{wake}put {a_event} on my calendar {when}",
+        "{wake}add {a_event} with {person} [{place} ||] {when}",
+        "{wake}put {a_event} [{place} ||] on my calendar {when}",
         "{wake}remind me [about|of] my {event} [with {person}|] {on_date}",
         "{wake}[do i have|have i got] anything [after|before] {time:lunch} {on_date}",
         "{wake}what's my first [meeting|appointment] {on_date}",
@@ -837,10 +1162,75 @@ VOICE = {
         "{wake}is my {event} {recurring} still on",
         "{wake}[how long|how many hours] [is|are] my {event} {recurring}",
         "{wake}block {duration} {when} for {a_event} with {person}",
+        # assistant command shapes around a scheduling request
+        "{wake}remind me [about|of] [the|my] {event} with {people} {when}",
+        "{wake}set a reminder for [the|my] {event} [with {person}|] {when}",
+        "{wake}set [a reminder|an alert] [for|about] {pname}'s {possessed} {on_date}",
+        "{wake}remind me [about|of] {pname}'s {possessed} {on_date}",
+        "{wake}remind me {lead_time} [the|my] {event} [with {person}|] {on_date}",
+        "{wake}add {a_event} with {person} to my calendar {when}",
+        "{wake}add {pname}'s {possessed} to my calendar {for_date}",
+        "{wake}add [the|a] {occasion} [at {venue}|in {city}|] to my calendar {for_when}",
+        "{wake}put {a_event} [with {person}|] on my calendar {when}",
+        "{wake}put {meal} with {people} on my calendar {when}",
+        "{wake}put {pname}'s {possessed} on [my|the family] calendar {for_date}",
+        "{wake}[make|create] a calendar entry for {a_event} [at {venue}|] {when}",
+        "{wake}[make|create] a [calendar entry|new event|calendar event] [called|named] {event} {when}",
+        "{wake}notify me {lead_time} my {event} with {person} {on_date}",
+        "{wake}notify me when {name} [accepts|answers|responds to] the [invite|meeting request]",
+        "{wake}[send an email to|email] {pname} [at|on|] {pemail} [and|to] ask if [they're|she's|he's] free {when}",
+        "{wake}send an email to {contact} [to set up|asking for|about] {a_event} {when}",
+        "{wake}send [a meeting invite|an invite|a calendar invite|the invite] to {pemail} for {a_event} {when}",
+        "{wake}invite {pemail} to [my|the] {event} {when}",
+        "{wake}add {pname} [email|with the email|] {pemail} to the {event} [invite|] {on_date}",
+        "{wake}send [an invite|a meeting request] for {a_event} {when} to {pemail}",
+        "{wake}[schedule|set up] {a_event} with {pname} {when} and send the invite to {pemail}",
+        "{wake}is my reminder for {date:the meeting} still set",
+        "{wake}is [my|the] reminder [for|about] [my|the] {event} [with {person}|] still [on|set]",
+        "{wake}did i set a reminder for {pname}'s {possessed}",
+        "{wake}what reminders do i have {for_date}",
+        "{wake}[schedule|book|set up|plan] {meal} [with {people}|] in {city} {when}",
+        "{wake}[schedule|book|set up] {a_event} [with {person}|] at {venue} {when}",
+        "{wake}[add|put] [my|a|the] {trip} to {country} [on|in] my calendar {for_date}",
+        "{wake}add [my|a|the] {trip} to {city} to my calendar {for_date}",
+        "{wake}when is my [flight|trip|train|bus] to {city}",
+        "{wake}do i have any [meetings|appointments|plans] in {city} {on_date}",
+        "{wake}[book|reserve] a table at {venue} {for_when}",
+        "{wake}what time is [my|the] {event} at {venue} {on_date}",
+        "{wake}what time is the {occasion} {on_date}",
+        "{wake}[do i have|is there] anything [planned|scheduled|on my calendar] for {holiday}",
+        "{wake}[do i have|is there] anything [planned|scheduled] [the day after|the week of|before] {holiday}",
+        "{wake}[schedule|plan|set up] [a|the] {occasion} with {people} {when}",
+        "{wake}who is coming to {pname}'s {possessed}",
+        "{wake}[will|can] {name} make it to [my|the] {occasion}",
+        "{wake}[am i free|do i have time] for {meal} with {people} {when}",
+        "{wake}check if {people} [are free|can meet|are available] {when}",
+        "{wake}set up a [meeting|call] with {people} {when}",
+        "{wake}[meeting|lunch|call] with {people} {when}",
+        "{wake}[i hope|hopefully] [the|my] {event} {on_date} is still on [is it|]",
+        "{wake}will there be [any|] [meetings|time] {for_date}",
+        "{wake}may i [see|know] my [schedule|appointments] {for_date}",
+        "{wake}mark {date:it} as busy and [add|schedule] {a_event} [with {person}|]",
+        "{wake}do i have time to pay the [phone|electric|water|credit card] bill before my {event} {on_date}",
+        "{wake}am i [free|busy] {in_duration}",
+        "{wake}remind me about [the|my] {event} [with {person}|] {in_duration}",
+        "{wake}set a reminder for [my|the] {event} {in_duration}",
+        "{wake}do i have [anything|a meeting] {in_duration}",
+        "{wake}what's on my calendar {for_date} [i'm|i am] back from {country} {on_date}",
+        "{wake}happy new year [olly|alexa|] what's on my calendar {for_date}",
+        "{wake}remind me [about|of] [the|my] {event} {at_time} {on_date}",
+        "{wake}set a reminder for {a_event} [with {person}|] {at_time}",
+        "{wake}add {a_event} [at {venue}|] {at_time} {on_date}",
+        "{wake}[do i have|is there] [a|an|any] {event} {at_time} {on_date}",
+        "{wake}[meet|lunch|dinner|drinks] with {people} {at_time} {on_date}",
+        "{wake}put {pname}'s {possessed} on my calendar for {day:that day} {at_time}",
+        "{wake}[do i have|is there] {a_event} {place} {on_date}",
+        "{wake}add {a_event} with {people} {place} {when}",
+        "{wake}[where|what time] is [the|my] {occasion} {place}",
     ),
     "cancel": (
-        "{wake}[cancel|delete|remove] my [meeting|appointment|call] with {person} {when}",
-        "{wake}[cancel|delete|call off] [the|my] {event} {on_date}",
+        "{wake}[cancel|delete|remove] my [meeting|appointment|call] with {person} [{place} ||] {when}",
+        "{wake}[cancel|delete|call off] [the|my] {event} [{place} ||] {on_date}",
         "{wake}remove [the|my] {event} from my calendar",
         "{wake}remove [the|my] {event} with {person} from my [calendar|schedule] {on_date}",
         "{wake}clear my [calendar|schedule] {for_date}",
@@ -887,6 +1277,58 @@ VOICE = {
         "{wake}[cancel|delete] the {duration} [block|slot|hold] {on_date}",
         "{wake}i don't need the {freq} {event} anymore remove it",
         "{wake}stop the {event} {recurring} [it's|it is] cancelled",
+        # assistant command shapes around a cancellation
+        "{wake}[remove|delete|cancel|turn off] [the|my] reminder [for|about] [the|my] {event} {on_date}",
+        "{wake}[remove|delete|turn off] [the|my] reminder for [the|my] {event} with {person}",
+        "{wake}[remove|delete|cancel] the reminder for {date:the meeting}",
+        "{wake}[remove|delete|cancel] [the|my] reminder [for|about] {pname}'s {possessed}",
+        "{wake}i don't need [the|my] reminder [for|about] {pname}'s {possessed} anymore",
+        "{wake}[remove|delete] {pname}'s {possessed} from my calendar",
+        "{wake}take {pname}'s {possessed} off my calendar",
+        "{wake}cancel [my|the] {trip} to {country} and [clear|remove] it from my calendar",
+        "{wake}cancel my [flight|trip|train|hotel] to {city} {on_date}",
+        "{wake}cancel [my|the|our] [reservation|table|booking] at {venue} {for_when}",
+        "{wake}cancel {meal} with {people} {when}",
+        "{wake}cancel the {event} with {people}",
+        "{wake}remove [the|my] {event} in {city} from my calendar",
+        "{wake}[remove|delete] [the|my] [event|meeting|appointment] at {venue} {when}",
+        "{wake}send an email to {contact} [saying|to say|that] [the|our] {event} {on_date} is cancelled",
+        "{wake}[send an email to|email] {pname} [at|] {pemail} [saying|that] i have to cancel [our|the] {event} {when}",
+        "{wake}send [a cancellation|a cancellation notice] to {pemail} for the {event} {on_date}",
+        "{wake}email {pemail} [and|to] [cancel|call off] [the|our] {event} {on_date}",
+        "{wake}cancel my {event} with {pname} {on_date} and [email|notify] [her|him|them] at {pemail}",
+        "{wake}[remove|uninvite] {pemail} from [the|my] {event} {on_date} [and cancel it|]",
+        "{wake}[cancel|delete] [the|my] calendar entry [for|called] {event} {on_date}",
+        "{wake}take [the|my] {occasion} off my calendar",
+        "{wake}[cancel|delete] the {occasion} [with {people}|] {on_date}",
+        "{wake}cancel [everything|all my meetings] [on|for] {holiday}",
+        "{wake}notify {people} that the {event} {on_date} is [cancelled|off]",
+        "{wake}i'm not going to {pname}'s {possessed} anymore [please|] remove it",
+        "{wake}remind me to cancel my {event} with {person} {when}",
+        "{wake}cancel my {event} {in_duration}",
+        "{wake}[cancel|delete] the reminder that goes off {in_duration}",
+        "{wake}[cancel|remove] [my|the] [meeting|call|appointment] about the [phone|electric|water] bill {on_date}",
+        "{wake}i will be in {city} {for_date} so cancel my {event}",
+        "{wake}may i cancel [the|my] {event} {on_date}",
+        "{wake}[cancel|call off] the {event} at {venue} [with {people}|] {on_date}",
+        "{wake}[cancel|delete] [the|my] {event} {at_time} {on_date}",
+        "{wake}[remove|delete] the reminder [for|at] {time:noon} {on_date}",
+        "{wake}cancel [my|the] {meal} reservation {at_time} [at {venue}|]",
+        "{wake}cancel {days} {event} {at_time}",
+        "{wake}cancel [my|the] {event} {place} {on_date}",
+        "{wake}[remove|delete] the {occasion} {place} from my calendar",
+        "{wake}set a reminder to cancel [my|the] {event} with {person} {when}",
+        "{wake}set a reminder to call off [the|our] {occasion} {on_date}",
+        "{wake}remind me to call off the {event} {on_date}",
+        "{wake}remind me {lead_time} [the|my] {event} to cancel it",
+        "{wake}[remove|delete] [the|my] {event} [with {person}|] from my calendar and the reminder [too|as well]",
+        "{wake}[clear|delete] [all|] the reminders {for_date}",
+        "{wake}[cancel|delete] all my reminders {for_date}",
+        "{wake}[remove|delete] the calendar entry for {pname}'s {possessed}",
+        "{wake}take the {event} [with {people}|] off my calendar {on_date}",
+        "{wake}[delete|remove] the reminder [i set|] for {meal} with {people}",
+        "{wake}[cancel|remove] the reminder to [call|meet] {pname} {on_date}",
+        "{wake}notify me [if|when] anyone [declines|drops out] then cancel the {event} {on_date}",
     ),
     "reschedule": (
         "{wake}[move|push|shift] my [meeting|appointment|call] with {person} {to_when}",
@@ -913,6 +1355,17 @@ VOICE = {
         "{wake}do i have any new emails [from {name}|]",
         "{wake}take a note about {topic}",
         "{wake}text {person} that i'm running late",
+        "{wake}remind me to [call|text|email] {pname} {in_duration}",
+        "{wake}set a reminder to [pick up|buy|order] [milk|groceries|the cake|flowers|a gift for {pname}] {when}",
+        "{wake}add {pemail} as a contact for {pname}",
+        "{wake}save {pemail} as {pname}'s [email|email address]",
+        "{wake}send an email to {pemail} [saying|that says] [happy new year|merry christmas|happy birthday|thank you]",
+        "{wake}send it to {pemail}",
+        "{wake}[what's|what is] the weather [like|] in {city} {for_date}",
+        "{wake}[how many days|how long] until {holiday}",
+        "{wake}notify me {in_duration} to [check the oven|leave|take my pills]",
+        "{wake}[find|show me] [restaurants|a coffee shop|bars] near {venue}",
+        "{wake}remind me to wish {pname} a happy {holiday}",
     ),
 }
 
@@ -949,6 +1402,14 @@ CHAT = {
         "any chance you're free {when}? my email is {email}",
         "do you have {duration} {for_date}?",
         "can we make the {event} {recurring}?",
+        "{meal} in {city} {bare_when}?",
+        "want to do {meal} at {venue} {when}?",
+        "are you coming to {pname}'s {possessed} {on_date}?",
+        "{meal} with {people} {bare_when}? I can book {venue:a table}",
+        "is the {occasion} still on {for_date}?",
+        "can you put {pname}'s {possessed} on the calendar? it's {bare_when}",
+        "r u free {when}? thinking {meal} at {venue}",
+        "meet {place} {bare_when}?",
     ),
     "cancel": (
         "sorry, can't make it {when}",
@@ -975,6 +1436,10 @@ CHAT = {
         "checked my calendar and I'm double booked {when}, gotta cancel ours",
         "we need more than {duration} anyway so let's cancel {days} {event}",
         "let's drop the {event} we have {recurring}, it's not useful anymore",
+        "have to cancel {meal} at {venue} {on_date}, sorry!",
+        "can't make {pname}'s {possessed} {on_date} :( pls take it off my calendar",
+        "the {occasion} {on_date} is cancelled, tell {people}",
+        "cancel my trip to {city} {for_date}, the {event} got called off",
     ),
     "reschedule": (
         "can we move our {event} {to_when}?",
@@ -1023,6 +1488,10 @@ EMAIL_CORE = {
         "May I ask whether the {event} {on_date} is open to {role}?",
         "Could we find {duration} {for_date} to review {topic}?",
         "Is there a good time {for_date} to catch up with {person}?",
+        "Would you like to meet for {meal} in {city} {when}?",
+        "Shall we meet at {venue} {when}? {people} will join too.",
+        "Could you add {pname}'s {possessed} to the team calendar? It's {bare_when}.",
+        "Are you around for the {occasion} {on_date}?",
     ),
     "cancel": (
         "Unfortunately I need to cancel our meeting {when}.",
@@ -1047,6 +1516,9 @@ EMAIL_CORE = {
         "I'm sorry to say the {event} is off - {role} can't make it {on_date}.",
         "We've decided to cancel the {freq} {event} going forward.",
         "I'll have to miss the {event} {when}, so please cancel my place.",
+        "Unfortunately I have to cancel our {meal} at {venue} {on_date}.",
+        "I'm stuck in {city}, so please cancel the {event} {when}.",
+        "The {occasion} {on_date} has been cancelled; please let {people} know.",
     ),
     "reschedule": (
         "Could we move our {event} {to_when}?",
@@ -1102,6 +1574,10 @@ EMAIL_FILLERS = (
     "The team has been swamped with {topic}.", "We have a date with {company} for the demo.",
     "Happy Friday!", "Thanks in advance.", "Apologies for any inconvenience.", "Will do my best to keep it short.",
     "My number is {phone:on the team page} if anything changes.",
+    "Happy new year!", "Merry Christmas to you and the family.", "Hope you had a lovely Valentine's Day.",
+    "I just got back from my vacation in {country}.", "I'll be in {city} for the conference.",
+    "We could also meet {place}.", "Hope {pname:the family}'s birthday went well!", "Will you be at the {occasion}?",
+    "I'm out for {holiday}.", "Bill me for the room if needed.",
 )  # fmt: skip
 GREETINGS = (
     "Hi {first:team},", "Hello {first:all},", "Dear {name:Sir or Madam},", "Hey {first:everyone},", "Hi {first}!",

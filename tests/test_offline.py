@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, bio_labels, validate_example
-from small_lm.offline import generate_offline
+from small_lm.offline import CHAINS, COUNTRIES, POSSESSED, US_CITY_STATE, US_STATES, generate_offline
 
 EXTENDED_TYPES = ("DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE")
 EXTENDED_INTENTS = ("inquiry", "cancel", "reschedule")
@@ -176,3 +176,153 @@ def test_any_types_and_intents_give_valid_examples(seed, types, intents):
     assert len(examples) == 40 and len({x["text"] for x in examples}) == 40
     for example in examples:
         validate_example(example, bio_labels(types), intents)
+
+
+# -----------------------------------------------------------------------------
+# real spoken assistant commands: places, holidays, possessives, command shapes, spoken emails, ASR forms, lists
+
+
+def _voice(examples):
+    return [x for x in examples if x["text"] == x["text"].lower() and not re.search(r"[?!,\n]", x["text"])]
+
+
+def _words(words):
+    return "|".join(re.escape(w.lower()) for w in sorted(words, key=len, reverse=True))
+
+
+def _hits(examples, pattern, group=0):
+    pattern = re.compile(pattern)
+    return [(x, m.start(group), m.end(group)) for x in examples for m in pattern.finditer(x["text"])]
+
+
+def test_place_names_in_voice_are_untagged(default):
+    voice = _voice(default)
+    states = _words(US_STATES + COUNTRIES + tuple(f"{c} {s}" for c, s in US_CITY_STATE))
+    places = _hits(voice, rf"\b(?:in|to) ({states})\b", 1)
+    venues = _hits(
+        voice, rf"\bat ((?:{_words(CHAINS)})|\w+'?s (?:pizza|diner|pub|bar|grill|park|cafe|deli|kitchen))\b", 1
+    )
+    city_state = _hits(voice, rf"\b(?:{_words(c for c, _ in US_CITY_STATE)}) (?:{_words(US_STATES)})\b")
+    assert len(places) >= 12 and len(venues) >= 6 and len(city_state) >= 4, (len(places), len(venues), len(city_state))
+    tagged = [x["text"][s:e] for x, s, e in places + venues + city_state if not _untagged(x, s, e)]
+    assert not tagged, tagged[:5]
+
+
+def test_place_names_are_locations_when_requested(extended):
+    places = _hits(extended, rf"(?i)\b(?:in|to) ({_words(US_STATES + COUNTRIES)})\b", 1)
+    assert len(places) >= 5
+    inside = [
+        any(e["type"] == "LOCATION" and e["start"] <= s and e["end"] >= e_ for e in x["entities"])
+        for x, s, e_ in places
+    ]
+    assert all(inside), [x["text"] for (x, _, _), ok in zip(places, inside, strict=True) if not ok][:3]
+
+
+def test_holidays_and_occasions_are_untagged(default, extended):
+    words = r"valentine's day|christmas|new year|thanksgiving|halloween|easter|birthday|graduation|brunch|vacation"
+    for examples in (default, extended):
+        hits = _hits(examples, rf"(?i)\b({words})\b")
+        assert len(hits) >= 30, len(hits)
+        tagged = [x["text"][s:e] for x, s, e in hits if not _untagged(x, s, e)]
+        assert not tagged, tagged[:5]
+    # in lowercase voice commands too
+    assert len(_hits(_voice(default), rf"\b({words})\b")) >= 20
+
+
+def test_possessive_names(default):
+    possessed = _words(POSSESSED)
+    names = [
+        e
+        for x in _voice(default)
+        for e in x["entities"]
+        if e["type"] == "NAME" and re.match(rf"'s ({possessed})\b", x["text"][e["end"] :])
+    ]
+    assert len(names) >= 10, len(names)
+    assert not [e["text"] for e in names if "'" in e["text"] or e["text"].endswith("s'")]
+
+
+ASSISTANT_SHAPES = {
+    "remind me": r"remind me",
+    "set a reminder": r"set (a reminder|an alert)",
+    "add to calendar": r"\badd .+ to (my|the) calendar",
+    "put on calendar": r"\bput .+ on (my|the family) calendar",
+    "send an email": r"send an email to|\bemail \w",
+    "calendar entry": r"calendar entry",
+    "notify": r"\bnotify\b",
+    "reminder": r"\breminders?\b",
+}
+
+
+@pytest.mark.parametrize("intent", DEFAULT_INTENTS)
+def test_assistant_command_shapes_carry_scheduling_intents(default, intent):
+    voice = [x for x in _voice(default) if x["intent"] == intent]
+    counts = {k: sum(bool(re.search(p, x["text"])) for x in voice) for k, p in ASSISTANT_SHAPES.items()}
+    assert sum(counts.values()) >= 30, counts
+    assert sum(n > 0 for n in counts.values()) >= 5, counts
+    with_entities = [
+        x for x in voice if x["entities"] and any(re.search(p, x["text"]) for p in ASSISTANT_SHAPES.values())
+    ]
+    assert len(with_entities) >= 20
+
+
+def test_spoken_emails(default):
+    spoken = [x for x in default if any(e["type"] == "EMAIL" and "@" not in e["text"] for e in x["entities"])]
+    assert 0.015 <= len(spoken) / len(default) <= 0.045, len(spoken)
+    emails = [e["text"] for x in spoken for e in x["entities"] if e["type"] == "EMAIL"]
+    assert all(re.search(r"(?i) at \w+( dash \w+)? dot ", e) for e in emails if "@" not in e)
+    assert any(re.fullmatch(r"\w+ dot \w+ at .+", e) for e in emails)
+    # a name often nearby, as its own mention
+    assert sum(any(e["type"] == "NAME" for e in x["entities"]) for x in spoken) >= len(spoken) // 5
+    # voice commands never hold a written address
+    assert not [e for x in _voice(default) for e in x["entities"] if e["type"] == "EMAIL" and "@" in e["text"]]
+
+
+def test_contact_for_a_name():
+    examples = generate_offline(400, seed=9, intents=("inquiry", "cancel", "other"))
+    pairs = [
+        x
+        for x in examples
+        if re.search(r" as a contact for |as \w+( \w+)?'s email", x["text"])
+        and {e["type"] for e in x["entities"]} >= {"EMAIL", "NAME"}
+    ]
+    assert pairs
+
+
+def test_asr_times_and_dates(default):
+    entities = [e for x in default for e in x["entities"]]
+    times = [e["text"] for e in entities if e["type"] == "TIME"]
+    dates = [e["text"] for e in entities if e["type"] == "DATE"]
+    assert sum(bool(re.search(r"\b[ap]\. m\.$", t)) for t in times) >= 4
+    assert sum(t.endswith("o'clock") for t in times) >= 3
+    # "o'clock" is always part of the TIME
+    assert all(not _untagged(x, s, e) for x, s, e in _hits(default, r"o'clock"))
+    assert sum(bool(re.search(r"\w+ (two thousand|twenty) \w+$", d)) for d in dates) >= 8
+    spans = r"the rest of (the|this) week|the next \w+( of)? (days|weeks)|a week from today|the rest of the month"
+    assert sum(bool(re.fullmatch(spans, d)) for d in dates) >= 10
+    durations = _hits(default, r"(?i)\bin (ten|two|twenty|five|fifteen|three|an|half an|a few) (minutes|hours?)\b")
+    assert len(durations) >= 5 and all(_untagged(x, s, e) for x, s, e in durations)
+
+
+def test_lists_of_names(default):
+    """Three or more NAMEs in a row, each its own span: "with mike jim and bob", "Anna, Raj and Li"."""
+    voice = {x["id"] for x in _voice(default)}
+    lists, bare = 0, 0
+    for x in default:
+        names = sorted((e for e in x["entities"] if e["type"] == "NAME"), key=lambda e: e["start"])
+        gaps = [x["text"][a["end"] : b["start"]] for a, b in zip(names[:-1], names[1:], strict=True)]
+        for i in range(len(gaps) - 1):
+            if all(g in (" ", ", ", " and ", ", and ", " & ") for g in gaps[i : i + 2]):
+                lists += 1
+                bare += x["id"] in voice and " " in gaps[i : i + 2]
+                break
+    assert lists >= 10 and bare >= 3, (lists, bare)
+
+
+def test_first_names_that_are_words(default):
+    words = {"will", "june", "may", "april", "bill", "jack", "mark", "grace", "hope", "summer", "august"}
+    named = Counter(
+        e["text"].lower() for x in default for e in x["entities"] if e["type"] == "NAME" and e["text"].lower() in words
+    )
+    assert sum(named.values()) >= 10 and len(named) >= 4, named
+    plain = [(x, s, e) for x, s, e in _hits(default, rf"(?i)\b({'|'.join(words)})\b") if _untagged(x, s, e)]
+    assert len({x["text"][s:e].lower() for x, s, e in plain}) >= 4 and len(plain) >= 30
