@@ -124,7 +124,16 @@ def partial_lines(path: Path) -> list[dict]:
 
 def run_until(command: list[str], env: dict, partial: Path, lines: int, sig: int) -> subprocess.CompletedProcess:
     """Start ``command``, wait until the partial file holds ``lines`` examples, then send it ``sig``."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell running us in the background (nohup, `cmd &`) starts children with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: restore the default so Ctrl-C is tested wherever the suite runs.
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )
     deadline = time.monotonic() + 30
     while len(partial_lines(partial)) < lines and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
