@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from causal_slms.decoding import AnswerGrammar, generate_batch, prefix_cache, token_strings
+from causal_slms.decoding import AnswerGrammar, generate, prefix_cache, token_strings
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, bio_labels, find_entity
 from small_lm.metrics import entity_scores, intent_scores, tags_for_example
 
@@ -391,22 +391,22 @@ class SlmTagger:
             was_training = self.model.training
             self.model.eval()
             prefix = prefix_cache(self.model, self.chat.prefix)  # once per call: the weights may change in training
-            jobs.sort(key=lambda job: len(job[1]))
-            batches = [jobs[s : s + batch_size] for s in range(0, len(jobs), batch_size)]
-            for batch in tqdm(batches, desc="generating", unit="batch", disable=not progress, leave=False):
-                generations = generate_batch(
+            with tqdm(total=len(jobs), desc="generating", unit="email", disable=not progress, leave=False) as bar:
+                generations = generate(
                     self.model,
                     self.tokenizer,
                     prefix,
-                    [ids for _, ids, _, _ in batch],
+                    [ids for _, ids, _, _ in jobs],
                     stop_ids={self.chat.end_of_turn},
                     pad_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0,
                     max_new_tokens=self.config.max_new_tokens,
-                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in batch],
+                    batch_size=batch_size,
+                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in jobs],
                     strings=self.strings,
+                    on_done=bar.update,
                 )
-                for (i, _, _, warning), generation in zip(batch, generations, strict=True):
-                    results[i] = self._prediction(texts[i], generation, warning, debug)
+            for (i, _, _, warning), generation in zip(jobs, generations, strict=True):
+                results[i] = self._prediction(texts[i], generation, warning, debug)
             self.model.train(was_training)
         return results  # type: ignore[return-value]
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from causal_slms import convert_gguf, slm
-from causal_slms.decoding import AnswerGrammar, generate_batch, prefix_cache
+from causal_slms.decoding import AnswerGrammar, generate, prefix_cache
 from causal_slms.slm import (
     AnswerEntity,
     ChatFormat,
@@ -157,15 +157,20 @@ def test_grammar_accepts_exactly_the_answer_language():
     state = grammar.feed(grammar.start(), good)
     assert state is not None and grammar.is_final(state)
     assert grammar.is_final(grammar.feed(grammar.start(), format_answer("cancel", [])))
+    text = '{"intent":"inquiry","entities":[{"type":"DATE","text":"'
     for bad in [
         '{"intent":"move"',  # unknown intent
         '{"intent":"inquiry","entities":[{"type":"ROOM"',  # unknown type
-        '{"intent":"inquiry","entities":[{"type":"DATE","text":"friday"',  # not in the email
         '{"intent": "inquiry"',  # not the compact form
         format_answer("cancel", []) + "}",  # nothing after the end
+        text + "a\nb",  # a raw control character in a string
+        text + "\\x",  # not a JSON escape
+        text + "x" * (len(email) + 3),  # longer than the email
     ]:
         assert grammar.feed(grammar.start(), bad) is None, bad
     assert grammar.feed(grammar.start(), '{"intent":"inq') is not None  # a valid prefix
+    # Text that is not in the email is valid JSON (it is dropped later, when it cannot be found in the email).
+    assert grammar.feed(grammar.start(), text + 'fri\\"day"},') is not None
 
 
 def test_grammar_closes_runaway_entity_lists():
@@ -177,6 +182,9 @@ def test_grammar_closes_runaway_entity_lists():
     tom = '{"intent":"inquiry","entities":[{"type":"NAME","text":"Tom"},{"type":"NAME","text":"Tom"},'
     assert grammar.feed(grammar.start(), tom) is not None  # twice in it
     assert grammar.feed(grammar.start(), '{"intent":"inquiry","entities":[{"type":"NAME","text":""},') is None
+    ghost = '{"type":"NAME","text":"Eleanor"}'  # not in the email: once is allowed, a repeat ends the list
+    assert grammar.feed(grammar.start(), '{"intent":"inquiry","entities":[' + ghost + ",") is not None
+    assert grammar.feed(grammar.start(), '{"intent":"inquiry","entities":[' + ghost + "," + ghost + ",") is None
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -227,30 +235,43 @@ def test_locate_entities_takes_repeats_in_order_and_drops_what_is_missing():
 # --- decoding --------------------------------------------------------------------------------------------------------
 
 
-def test_prefix_cached_batch_gives_the_same_tokens_as_plain_generate(tiny):
+def _plain_generate(model, ids: list[int], stop: int, max_new_tokens: int = 12):
+    input_ids = torch.tensor([ids])
+    out = model.generate(
+        input_ids,
+        attention_mask=torch.ones_like(input_ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=stop,
+        pad_token_id=0,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+    tokens = out.sequences[0, input_ids.shape[1] :].tolist()
+    return tokens, [float(torch.log_softmax(s[0], -1)[t]) for s, t in zip(out.logits, tokens, strict=True)]
+
+
+@pytest.mark.parametrize("batch_size", [4, 2, 1])
+def test_prefix_cached_batches_give_the_same_tokens_as_plain_generate(tiny, batch_size, monkeypatch):
+    """Whole batch, rows joining a running batch (2), one at a time (1): all equal ``model.generate``."""
+    from causal_slms import decoding
+
     model, tokenizer, chat = tiny
     rows = [chat.email_ids(email)[0] for email in EMAILS]  # different lengths: padding inside the batch
-    stop = {chat.end_of_turn}
-    batched = generate_batch(
-        model, tokenizer, prefix_cache(model, chat.prefix), rows, stop_ids=stop, pad_id=0, max_new_tokens=12
-    )
-    for row, generation in zip(rows, batched, strict=True):
-        input_ids = torch.tensor([chat.prefix + row])
-        plain = model.generate(
-            input_ids,
-            attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=12,
-            do_sample=False,
-            eos_token_id=chat.end_of_turn,
-            pad_token_id=0,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
-        tokens = plain.sequences[0, input_ids.shape[1] :].tolist()
+    # A stop token that the first answer writes at its third step, so rows finish at different times and
+    # waiting rows join a running batch.
+    stop = _plain_generate(model, chat.prefix + rows[0], stop=-1)[0][2]
+    merges = []
+    monkeypatch.setattr(decoding, "_merge", lambda *a, _merge=decoding._merge: merges.append(1) or _merge(*a))
+    prefix = prefix_cache(model, chat.prefix)
+    ours = generate(model, tokenizer, prefix, rows, stop_ids={stop}, pad_id=0, max_new_tokens=12, batch_size=batch_size)
+    for row, generation in zip(rows, ours, strict=True):
+        tokens, logprobs = _plain_generate(model, chat.prefix + row, stop)
         assert generation.token_ids == tokens
         # Same numbers, not just the same argmax: padding and positions must not leak into the computation.
-        logprobs = [float(torch.log_softmax(s[0], -1)[t]) for s, t in zip(plain.logits, tokens, strict=True)]
         assert generation.logprobs == pytest.approx(logprobs, abs=1e-4)
+    assert len({len(g.token_ids) for g in ours}) > 1  # rows did finish at different times
+    assert bool(merges) == (batch_size == 2)
 
 
 def test_predictions_have_the_shared_shape_and_true_offsets(tiny):
