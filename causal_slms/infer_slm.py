@@ -10,10 +10,11 @@ field; "-" for standard input), else standard input.  Output: one prediction per
 plus ``"error"`` when the email is empty or the answer was cut off and ``"warning"`` when the email was truncated
 to --max-email-tokens or an entity string was dropped.
 
-Every answer is valid JSON of that shape: decoding is constrained by a grammar that only lets the model write
-the known intents and entity types and entity texts copied from the email (see causal_slms/decoding.py);
-entity strings are then located in the original email with ``find_entity`` (a repeated string maps to its
-occurrences in order) and a string that cannot be placed on word edges is dropped, never invented.
+Every answer is valid JSON of that shape: decoding is held to a grammar that only lets the model write the
+answer's JSON skeleton, the checkpoint's intents and entity types, and well-formed JSON strings (see
+causal_slms/decoding.py); entity strings are then located in the original email with ``find_entity`` (a repeated
+string maps to its occurrences in order) and a string that is not in the email on word edges is dropped and
+named in the "warning", never invented.  An email longer than --max-email-tokens (default 1024) is truncated.
 """
 
 from __future__ import annotations
