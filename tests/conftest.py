@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
+import string
 from pathlib import Path
 
 import pytest
+from transformers import BertConfig, BertModel, BertTokenizerFast
 
+from classification import train_bert
 from small_lm.data import Span, build_document, make_example, split_examples, write_json_atomic
 
 BENCHMARK = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "massive_calendar_dev.jsonl"
@@ -60,3 +63,52 @@ def tiny_dataset(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.json"
     write_json_atomic(path, document)
     return path
+
+
+def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
+    """A character-level WordPiece vocabulary: every word splits into known pieces, so nothing is [UNK]."""
+    chars = string.ascii_lowercase + string.digits + string.punctuation
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab))
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512)
+
+
+@pytest.fixture
+def tiny_bert(tmp_path: Path) -> Path:
+    """A 2-layer, 32-wide BERT encoder saved to a folder, as a hub model would be."""
+    folder = tmp_path / "tiny-bert"
+    tokenizer = tiny_tokenizer(folder)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "ckpt"
+    train_bert.main(
+        [
+            "--dataset",
+            str(tiny_dataset),
+            "--model",
+            str(tiny_bert),
+            "--output-dir",
+            str(out),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--learning-rate",
+            "5e-3",
+        ]
+    )
+    return out

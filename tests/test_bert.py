@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import string
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertForTokenClassification
+from conftest import tiny_tokenizer
+from transformers import DistilBertConfig, DistilBertForTokenClassification
 
 from classification import infer_bert, train_bert
 from classification.joint import CheckpointError, JointTagger, init_joint_model, load_checkpoint, packaged_encoder_path
 from small_lm.data import bio_labels, load_dataset_file
 
 LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
-
-
-def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
-    """A character-level WordPiece vocabulary: every word splits into known pieces, so nothing is [UNK]."""
-    chars = string.ascii_lowercase + string.digits + string.punctuation
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab))
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512)
-
-
-@pytest.fixture
-def tiny_bert(tmp_path: Path) -> Path:
-    """A 2-layer, 32-wide BERT encoder saved to a folder, as a hub model would be."""
-    folder = tmp_path / "tiny-bert"
-    tokenizer = tiny_tokenizer(folder)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture
@@ -62,28 +35,6 @@ def tiny_ner(tmp_path: Path) -> Path:
     DistilBertForTokenClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-@pytest.fixture
-def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "ckpt"
-    train_bert.main(
-        [
-            "--dataset",
-            str(tiny_dataset),
-            "--model",
-            str(tiny_bert),
-            "--output-dir",
-            str(out),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "8",
-            "--learning-rate",
-            "5e-3",
-        ]
-    )
-    return out
 
 
 def test_training_writes_a_self_describing_checkpoint(trained_tiny: Path, tiny_dataset: Path):

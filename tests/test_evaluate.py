@@ -1,0 +1,81 @@
+"""evaluate_models.py end to end: a tiny joint checkpoint and a spaCy pipeline, on a JSONL of examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import evaluate_models
+from small_lm.data import Span, make_example
+
+EXAMPLES = [
+    make_example(
+        "a",
+        "cancel lunch with Ana Lopez next friday at 3 pm",
+        "cancel",
+        [Span("NAME", 18, 27), Span("DATE", 28, 39), Span("TIME", 43, 47)],
+    ),
+    make_example("b", "what is on my calendar tomorrow", "inquiry", [Span("DATE", 23, 31)]),
+    make_example("c", "email ana@example.com about the party", "other", [Span("EMAIL", 6, 21)]),
+]
+
+
+@pytest.fixture
+def jsonl(tmp_path: Path) -> Path:
+    path = tmp_path / "real.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in EXAMPLES))
+    return path
+
+
+@pytest.fixture
+def spacy_pipeline(tmp_path: Path) -> Path:
+    """A real spaCy pipeline (blank English + entity ruler) saved to a folder, loaded by name like en_core_web_sm."""
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([
+        {"label": "PERSON", "pattern": "Ana Lopez"},
+        {"label": "DATE", "pattern": "next friday"},
+        {"label": "TIME", "pattern": "3 pm"},
+        {"label": "ORG", "pattern": "calendar"},
+        {"label": "DATE", "pattern": "the party"},
+    ])  # fmt: skip
+    nlp.to_disk(tmp_path / "spacy-ruler")
+    return tmp_path / "spacy-ruler"
+
+
+def test_spacy_baseline_maps_labels_and_finds_emails(jsonl: Path, spacy_pipeline: Path, tmp_path: Path):
+    results = evaluate_models.main(
+        ["--data", str(jsonl), "--baseline-spacy", str(spacy_pipeline), "--out", str(tmp_path / "out"), "--no-speed"]
+    )
+    (metrics,) = results.values()
+    # Gold: NAME, DATE, TIME, DATE, EMAIL (5). Found: NAME, DATE, TIME, EMAIL right; "the party" a wrong DATE;
+    # "tomorrow" missed; ORG dropped.
+    assert metrics["entities"]["micro"]["precision"] == pytest.approx(4 / 5)
+    assert metrics["entities"]["micro"]["recall"] == pytest.approx(4 / 5)
+    assert metrics["entities"]["EMAIL"]["f1"] == 1.0
+    assert metrics["intent"]["evaluated"] == 0 and metrics["intent"]["accuracy"] is None
+
+
+def test_joint_checkpoint_end_to_end_with_outputs(trained_tiny: Path, jsonl: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    results = evaluate_models.main(
+        [str(trained_tiny), "--data", str(jsonl), "--out", str(out), "--latency-emails", "3", "--batch-size", "2"]
+    )
+    metrics = results[trained_tiny.name]
+    assert metrics["family"] == "joint-bert"
+    assert metrics["intent"]["evaluated"] == 2 and metrics["intent"]["skipped"] == {"other": 1}
+    speed = metrics["speed"]
+    assert speed["latency_p50_ms"] > 0 and speed["emails_per_second_batched"] > 0 and speed["parameters"] > 0
+    for name in ("metrics.json", "results.md", "entity_f1.png", "intent_confusion.png", "f1_vs_latency.png"):
+        assert (out / name).is_file(), name
+    rows = [json.loads(line) for line in (out / f"predictions-{trained_tiny.name}.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
+    assert "entity micro-F1" in capsys.readouterr().out
+
+
+def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path):
+    with pytest.raises(SystemExit, match="not a checkpoint of either family"):
+        evaluate_models.main([str(tmp_path), "--data", str(jsonl)])
