@@ -124,27 +124,54 @@ class AnswerGrammar:
             return State("lit", "}", "end", texts) if char == "]" else None
         return None  # "end": nothing more may be written
 
+    def next_chars(self, state: State) -> str | None:
+        """The characters that may come next (None: almost any, inside an entity text)."""
+        mode, typed, _, texts = state
+        if mode == "lit":
+            return typed[0]
+        if mode in ("intent", "type"):
+            options = self.intents if mode == "intent" else self.entity_types
+            chars = {o[len(typed)] for o in options if o.startswith(typed) and len(o) > len(typed)}
+            return "".join(chars) + ('"' if typed in options else "")
+        if mode == "text":
+            return '"\\/bfnrt' if (len(typed) - len(typed.rstrip("\\"))) % 2 == 1 else None
+        if mode == "list":
+            return "{]"
+        if mode == "after":
+            return "]" if self._list_must_end(texts) else ",]"
+        return ""
+
     def _list_must_end(self, texts: tuple[str, ...]) -> bool:
         last = texts[-1]
         allowed = max(1, self.escaped_email.count(last))
         return not last or texts.count(last) > allowed or len(texts) >= self.max_entities
 
 
-def token_strings(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> list[str | None]:
-    """The text of every token id, or None where a token may never appear in an answer.
+class TokenTable:
+    """The text of every token id (None where a token may never appear in an answer), and the ids by first
+    character, so that the grammar's fallback only looks at tokens that can possibly fit.
 
     Special and added tokens, ids past the tokenizer's vocabulary and byte pieces that are not whole UTF-8
     characters (they decode to U+FFFD) are None.
     """
-    n = len(tokenizer)
-    texts: list[str | None] = list(
-        tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=False, clean_up_tokenization_spaces=False)
-    )
-    for i in set(tokenizer.added_tokens_decoder) | set(tokenizer.all_special_ids):
-        if i < n:
-            texts[i] = None
-    texts = [None if t is None or t == "" or "\ufffd" in t else t for t in texts]
-    return texts + [None] * max(0, vocab_size - n)
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int):
+        n = len(tokenizer)
+        texts: list[str | None] = list(
+            tokenizer.batch_decode(
+                [[i] for i in range(n)], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+        )
+        for i in set(tokenizer.added_tokens_decoder) | set(tokenizer.all_special_ids):
+            if i < n:
+                texts[i] = None
+        texts = [None if t is None or t == "" or "\ufffd" in t else t for t in texts]
+        self.texts = texts + [None] * max(0, vocab_size - n)
+        by_first: dict[str, list[int]] = {}
+        for i, text in enumerate(self.texts):
+            if text is not None:
+                by_first.setdefault(text[0], []).append(i)
+        self.by_first_char = {c: torch.tensor(ids) for c, ids in by_first.items()}
 
 
 @dataclass
@@ -234,12 +261,12 @@ def generate(
     max_new_tokens: int,
     batch_size: int = 16,
     grammars: list[AnswerGrammar] | None = None,
-    strings: list[str | None] | None = None,
+    table: TokenTable | None = None,
     on_done=None,
 ) -> list[Generation]:
     """Greedy answers for ``rows`` (email + assistant header ids) after the cached prefix, in order.
 
-    With ``grammars`` (one per row, plus ``strings`` from ``token_strings``) decoding is constrained as the
+    With ``grammars`` (one per row, plus the tokenizer's ``TokenTable``) decoding is constrained as the
     module docstring explains; without, it is plain greedy decoding up to a stop id.  Rows run longest email
     first (long emails have long answers: started last, they would run on alone), at most ``batch_size`` at a
     time; when a quarter of the batch has finished, waiting rows are run through the prompt (a few at a time,
@@ -248,7 +275,7 @@ def generate(
     """
     with _grouped_query_attention(model):
         return _decode(
-            model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, strings, on_done
+            model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, table, on_done
         )
 
 
@@ -276,7 +303,7 @@ def _grouped_query_attention(model: PreTrainedModel):
             os.environ[FORCE_GQA] = before
 
 
-def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, strings, on_done):
+def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, table, on_done):
     waiting = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
     results = [Generation() for _ in rows]
     states = [g.start() for g in grammars] if grammars else None
@@ -296,10 +323,10 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
             if states is None:
                 token = int(logits[j].argmax())
             else:
-                token, states[i], overruled = _constrained_choice(logits[j], grammars[i], states[i], stop_ids, strings)
+                token, states[i], overruled = _constrained_choice(logits[j], grammars[i], states[i], stop_ids, table)
                 results[i].overruled += overruled
             results[i].token_ids.append(token)
-            results[i].pieces.append("" if token in stop_ids or strings is None else strings[token] or "")
+            results[i].pieces.append("" if token in stop_ids or table is None else table.texts[token] or "")
             results[i].logprobs.append(float(logits[j, token] - logsumexp[j]))
             results[i].finished = token in stop_ids
             if results[i].finished or len(results[i].token_ids) >= max_new_tokens:
@@ -335,7 +362,7 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
 
 
 def _constrained_choice(
-    logits: torch.Tensor, grammar: AnswerGrammar, state: State, stop_ids: set[int], strings: list[str | None]
+    logits: torch.Tensor, grammar: AnswerGrammar, state: State, stop_ids: set[int], table: TokenTable
 ) -> tuple[int, State, int]:
     """The best-scoring token that keeps the answer valid, the new state, and 1 if the top token was refused."""
     if grammar.is_final(state):  # the answer is complete: end the turn
@@ -343,9 +370,17 @@ def _constrained_choice(
         return token, state, int(token != int(logits.argmax()))
     top = logits.topk(min(TOP_K, logits.shape[-1])).indices.tolist()
     for n, token in enumerate(top):
-        if (text := strings[token]) is not None and (new := grammar.feed(state, text)) is not None:
+        if (text := table.texts[token]) is not None and (new := grammar.feed(state, text)) is not None:
             return token, new, int(n > 0)
-    for token in logits.argsort(descending=True).tolist()[len(top) :]:
-        if (text := strings[token]) is not None and (new := grammar.feed(state, text)) is not None:
+    # The model wants something else: walk down the tokens that start with a character that may come next.
+    chars = grammar.next_chars(state)
+    if chars is None:
+        candidates = logits.argsort(descending=True)
+    else:
+        ids = [table.by_first_char[c] for c in chars if c in table.by_first_char]
+        ids = torch.cat(ids).to(logits.device) if ids else torch.empty(0, dtype=torch.long, device=logits.device)
+        candidates = ids[logits[ids].argsort(descending=True)]
+    for token in candidates.tolist():
+        if (text := table.texts[token]) is not None and (new := grammar.feed(state, text)) is not None:
             return token, new, 1
     raise RuntimeError(f"no token continues the answer from {state}")  # unreachable with a byte-level vocabulary

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from causal_slms.decoding import AnswerGrammar, generate, prefix_cache, token_strings
+from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, bio_labels, find_entity
 from small_lm.metrics import entity_scores, intent_scores, tags_for_example
 
@@ -149,7 +149,9 @@ class ChatFormat:
         self.end_of_turn = self.suffix[0]
 
     def _encode(self, text: str, split_special: bool = False) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=split_special)["input_ids"]
+        # verbose=False: a long email is truncated by email_ids, so the tokenizer need not warn about its length
+        encoded = self.tokenizer(text, add_special_tokens=False, split_special_tokens=split_special, verbose=False)
+        return encoded["input_ids"]
 
     def email_ids(self, email: str, max_tokens: int | None = None) -> tuple[list[int], str]:
         """Ids of the (stripped) email and the assistant header, and the part of the email they hold."""
@@ -342,7 +344,7 @@ class SlmTagger:
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: SlmConfig):
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.chat = ChatFormat(tokenizer, config.system_prompt)
-        self._strings: list[str | None] | None = None
+        self._table: TokenTable | None = None
 
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> SlmTagger:
@@ -359,10 +361,10 @@ class SlmTagger:
         return cls(model, tokenizer, SlmConfig.load(path))
 
     @property
-    def strings(self) -> list[str | None]:
-        if self._strings is None:
-            self._strings = token_strings(self.tokenizer, self.model.config.vocab_size)
-        return self._strings
+    def table(self) -> TokenTable:
+        if self._table is None:
+            self._table = TokenTable(self.tokenizer, self.model.config.vocab_size)
+        return self._table
 
     def predict(
         self, texts: Sequence[str], batch_size: int = 16, progress: bool = False, debug: bool = False
@@ -402,7 +404,7 @@ class SlmTagger:
                     max_new_tokens=self.config.max_new_tokens,
                     batch_size=batch_size,
                     grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in jobs],
-                    strings=self.strings,
+                    table=self.table,
                     on_done=bar.update,
                 )
             for (i, _, _, warning), generation in zip(jobs, generations, strict=True):
