@@ -82,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         "--dtypes", nargs="+", choices=sorted(DTYPES), default=["float32"], help="weights for the fast path"
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="where the model runs (default: cpu)")
     parser.add_argument("--json-out", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         emails = load_emails(args.data, args.limit)
-        tagger = SlmTagger.from_pretrained(args.model)
+        tagger = SlmTagger.from_pretrained(args.model, device=args.device)
     except (InputError, ModelError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch (default: 16)")
     parser.add_argument("--max-email-tokens", type=int, help="truncate longer emails (default: the checkpoint's)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights in memory")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if there is a GPU, else cpu)")
     parser.add_argument("--debug", action="store_true", help="add the raw answer and grammar corrections")
     return parser
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         emails = read_emails(args.texts, args.file)
         started = time.perf_counter()
-        tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype])
+        tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype], device=args.device)
     except (InputError, ModelError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

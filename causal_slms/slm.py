@@ -347,8 +347,11 @@ class SlmTagger:
         self._table: TokenTable | None = None
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: torch.dtype = torch.float32) -> SlmTagger:
-        """Load a checkpoint folder written by train_slm.py; ``ModelError`` if it is not one."""
+    def from_pretrained(
+        cls, path: str | Path, dtype: torch.dtype = torch.float32, device: str | None = None
+    ) -> SlmTagger:
+        """Load a checkpoint folder written by train_slm.py (onto the GPU if there is one, unless ``device`` says
+        otherwise); ``ModelError`` if it is not one."""
         path = Path(path)
         if not path.is_dir():
             raise ModelError(f"{path}: no such folder")
@@ -358,6 +361,10 @@ class SlmTagger:
                 f'"family": "{FAMILY}", config.json and safetensors weights)'
             )
         model, tokenizer, _ = load_model(str(path), dtype=dtype)
+        try:
+            model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        except (RuntimeError, AssertionError, ValueError) as err:  # no such device, or torch built without it
+            raise ModelError(f"cannot put the model on {device!r}: {err}") from None
         return cls(model, tokenizer, SlmConfig.load(path))
 
     @property

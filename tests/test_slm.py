@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from slm_fixtures import REAL_MODEL, build_tiny_model, write_dataset
 
 from causal_slms import convert_gguf, slm
 from causal_slms.decoding import AnswerGrammar, generate, prefix_cache
@@ -35,7 +36,6 @@ from causal_slms.slm import (
     system_prompt,
 )
 from causal_slms.train_slm import pad_collator, shared_prefix_loss
-from tests.slm_fixtures import REAL_MODEL, build_tiny_model, write_dataset
 
 INTENTS = ["inquiry", "cancel"]
 TYPES = ["DATE", "TIME", "NAME", "EMAIL"]
@@ -359,6 +359,8 @@ def test_infer_script_bad_inputs(trained, tmp_path, capsys):
     assert "not a checkpoint" in capsys.readouterr().err
     assert infer_slm.main([str(tmp_path / "missing"), "hi"]) == 1
     assert "no such folder" in capsys.readouterr().err
+    assert infer_slm.main([str(trained), "hi", "--device", "nonsense"]) == 1
+    assert "cannot put the model on 'nonsense'" in capsys.readouterr().err
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("Caf\xe9 demain \xe0 15h".encode("latin-1"))
     assert infer_slm.main([str(trained), "--file", str(latin1)]) == 1
