@@ -367,6 +367,25 @@ class SlmTagger:
             raise ModelError(f"cannot put the model on {device!r}: {err}") from None
         return cls(model, tokenizer, SlmConfig.load(path))
 
+    @classmethod
+    def zero_shot(
+        cls, name_or_path: str, entity_types: Sequence[str], intents: Sequence[str], dtype: torch.dtype = torch.float32
+    ) -> SlmTagger:
+        """An untrained chat model asked with the same prompt and grammar (a baseline; see default_lm.py)."""
+        model, tokenizer, folder = load_model(name_or_path, dtype=dtype)
+        chat = ChatFormat(tokenizer, system_prompt(entity_types, intents))
+        ensure_pad_token(tokenizer, model, chat.end_of_turn)
+        config = SlmConfig(entity_types=list(entity_types), intents=list(intents), base_model=folder)
+        return cls(model, tokenizer, config)
+
+    @property
+    def intents(self) -> list[str]:
+        return self.config.intents
+
+    @property
+    def entity_types(self) -> list[str]:
+        return self.config.entity_types
+
     @property
     def table(self) -> TokenTable:
         if self._table is None:
@@ -458,7 +477,7 @@ def build_prediction(text: str, parsed: ParsedAnswer, errors: list[str], warning
     if warnings:
         prediction["warning"] = "; ".join(warnings)
     if dropped:
-        prediction["dropped_entities"] = len(dropped)
+        prediction["dropped"] = len(dropped)  # entity strings not found in the email (named in the warning)
     return prediction
 
 
@@ -502,7 +521,7 @@ def score_predictions(examples: Sequence[dict], predictions: Sequence[dict], int
         "score": micro + accuracy,  # what picks the best checkpoint
         "json_valid": sum("error" not in p for p in predictions) / n,
         "answers_overruled": sum(p.get("overruled", 0) > 0 for p in predictions) / n,
-        "dropped_entities": sum(p.get("dropped_entities", 0) for p in predictions),
+        "dropped_entities": sum(p.get("dropped", 0) for p in predictions),
         "examples": len(predictions),
         "entities": entities,
         "intent": intent,

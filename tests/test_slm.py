@@ -26,6 +26,7 @@ from causal_slms.slm import (
     ModelError,
     SlmConfig,
     SlmTagger,
+    build_prediction,
     encode_pair,
     ensure_pad_token,
     format_answer,
@@ -291,6 +292,21 @@ def test_predictions_have_the_shared_shape_and_true_offsets(tiny):
             assert p["text"][e["start"] : e["end"]] == e["text"] and e["type"] in TYPES
         assert "error" in p or json.loads(p["answer"])  # complete answers are valid JSON
         assert "error" not in p or "cut off" in p["error"]
+
+
+def test_prediction_counts_and_names_dropped_strings():
+    parsed = parse_answer(format_answer("inquiry", [("NAME", "Eleanor"), ("DATE", "tomorrow")]), INTENTS, TYPES)
+    prediction = build_prediction("see you tomorrow", parsed, parsed.errors, [])
+    assert [e["text"] for e in prediction["entities"]] == ["tomorrow"]
+    assert prediction["dropped"] == 1 and "Eleanor" in prediction["warning"] and "error" not in prediction
+
+
+def test_zero_shot_tagger_for_the_evaluator(tiny_dir):
+    tagger = SlmTagger.zero_shot(str(tiny_dir), TYPES, INTENTS)
+    assert tagger.intents == INTENTS and tagger.entity_types == TYPES
+    tagger.config.max_new_tokens = 8
+    (prediction,) = tagger.predict(["Can we meet tomorrow?"], batch_size=1)
+    assert prediction["text"] == "Can we meet tomorrow?"
 
 
 def test_bad_inputs_give_errors_not_tracebacks(tiny):
