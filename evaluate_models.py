@@ -299,7 +299,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"error: {args.data} has no split {args.split!r}; it has {sorted(splits)}")
     examples = splits[args.split][: args.limit]
     out = args.out or Path("results") / Path(args.data).stem
-    out.mkdir(parents=True, exist_ok=True)
 
     candidates = [load_checkpoint(folder) for folder in args.models]
     if args.baseline_spacy:
@@ -309,10 +308,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.baseline_zero_shot_slm:
         from causal_slms.slm import SlmTagger
 
-        tagger = SlmTagger.zero_shot(args.baseline_zero_shot_slm, info.entity_types, [i for i in info.intents])
+        # The baseline answers the same task as the trained models: their intents when there are any.
+        intents = candidates[0].tagger.intents if candidates else info.intents
+        tagger = SlmTagger.zero_shot(args.baseline_zero_shot_slm, info.entity_types, list(intents))
         candidates.append(Candidate(f"zero-shot:{Path(args.baseline_zero_shot_slm).name}", "causal-slm", tagger))
     if not candidates:
         raise SystemExit("error: name at least one model folder or baseline")
+    out.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, dict[str, Any]] = {}
     for candidate in candidates:

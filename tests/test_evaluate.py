@@ -78,4 +78,5 @@ def test_joint_checkpoint_end_to_end_with_outputs(trained_tiny: Path, jsonl: Pat
 
 def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path):
     with pytest.raises(SystemExit, match="not a checkpoint of either family"):
-        evaluate_models.main([str(tmp_path), "--data", str(jsonl)])
+        evaluate_models.main([str(tmp_path), "--data", str(jsonl), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists(), "nothing is written before the models load"
