@@ -80,3 +80,32 @@ def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path):
     with pytest.raises(SystemExit, match="not a checkpoint of either family"):
         evaluate_models.main([str(tmp_path), "--data", str(jsonl), "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists(), "nothing is written before the models load"
+
+
+@pytest.fixture
+def trained_tiny_slm(tmp_path: Path) -> Path:
+    """A causal-SLM checkpoint from two training steps of train_slm.py on a tiny random Llama."""
+    from slm_fixtures import build_tiny_model, write_dataset
+
+    from causal_slms import train_slm
+
+    base = build_tiny_model(tmp_path / "tiny-llama")
+    dataset = write_dataset(tmp_path / "slm-data.json", n=30)
+    out = tmp_path / "slm-ckpt"
+    argv = ["--dataset", str(dataset), "--model", str(base), "--output-dir", str(out), "--max-steps", "2"]
+    argv += ["--batch-size", "4", "--eval-samples", "2", "--test-samples", "2", "--max-length", "1024"]
+    assert train_slm.main(argv) == 0
+    return out
+
+
+def test_both_families_in_one_table(trained_tiny: Path, trained_tiny_slm: Path, jsonl: Path, tmp_path: Path):
+    out = tmp_path / "both"
+    results = evaluate_models.main([str(trained_tiny), str(trained_tiny_slm), "--data", str(jsonl), "--out", str(out),
+                                    "--latency-emails", "2", "--batch-size", "3"])  # fmt: skip
+    joint, slm = results[trained_tiny.name], results[trained_tiny_slm.name]
+    assert joint["family"] == "joint-bert" and slm["family"] == "causal-slm"
+    assert "answers" not in joint and 0.0 <= slm["answers"]["valid"] <= 1.0
+    assert slm["answers"]["strings_not_in_text"] >= 0 and slm["speed"]["parameters"] > 0
+    assert slm["intent"]["skipped"] == {"other": 1}
+    table = (out / "results.md").read_text()
+    assert trained_tiny.name in table and trained_tiny_slm.name in table
