@@ -21,6 +21,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -318,6 +319,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     results: dict[str, dict[str, Any]] = {}
     for candidate in candidates:
+        unknown = sorted(set(info.entity_types) - set(getattr(candidate.tagger, "entity_types", info.entity_types)))
+        if unknown:  # scored all the same: the model simply never finds them, which the table should show
+            print(
+                f"warning: {candidate.name} was not trained on entity types {unknown} that {args.data} holds; "
+                "they count as missed",
+                file=sys.stderr,
+            )
         metrics, rows = score(candidate, examples, args.batch_size)
         if not args.no_speed:
             metrics["speed"] = measure_speed(

@@ -167,6 +167,7 @@ class JointTagger:
         # bf16 autocast: ~1.5x faster on CPUs with AVX512-BF16/AMX, same F1 on MASSIVE dev (benchmarks/bench_bert.py)
         self.bf16 = bf16
         self.labels, self.intents = meta["labels"], meta["intents"]
+        self.entity_types = [label[2:] for label in self.labels if label.startswith("B-")]
         self.max_length = min(max_length, tokenizer.model_max_length or max_length, 512)
         self.stride = self.max_length // 4
 

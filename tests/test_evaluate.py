@@ -109,3 +109,12 @@ def test_both_families_in_one_table(trained_tiny: Path, trained_tiny_slm: Path, 
     assert slm["intent"]["skipped"] == {"other": 1}
     table = (out / "results.md").read_text()
     assert trained_tiny.name in table and trained_tiny_slm.name in table
+
+
+def test_entity_types_the_model_never_learned_are_named(trained_tiny: Path, tmp_path: Path, capsys):
+    data = tmp_path / "located.jsonl"
+    example = make_example("l", "meet Ana in Lisbon", "inquiry", [Span("NAME", 5, 8), Span("LOCATION", 12, 18)])
+    data.write_text(json.dumps(example) + "\n")
+    results = evaluate_models.main([str(trained_tiny), "--data", str(data), "--out", str(tmp_path / "o"), "--no-speed"])
+    assert "not trained on entity types ['LOCATION']" in capsys.readouterr().err
+    assert results[trained_tiny.name]["entities"]["LOCATION"]["recall"] == 0.0
