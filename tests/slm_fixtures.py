@@ -119,3 +119,15 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def train_tiny_checkpoint(base: Path, root: Path) -> Path:
+    """A checkpoint folder from two training steps of train_slm.py on ``base``, with a 30-example dataset."""
+    from causal_slms import train_slm
+
+    dataset = write_dataset(root / "data.json", n=30)
+    output = root / "out"
+    argv = ["--dataset", str(dataset), "--model", str(base), "--output-dir", str(output), "--max-steps", "2"]
+    argv += ["--batch-size", "4", "--eval-samples", "3", "--test-samples", "3", "--max-length", "1024"]
+    assert train_slm.main(argv) == 0
+    return output

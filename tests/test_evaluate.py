@@ -85,17 +85,9 @@ def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path):
 @pytest.fixture
 def trained_tiny_slm(tmp_path: Path) -> Path:
     """A causal-SLM checkpoint from two training steps of train_slm.py on a tiny random Llama."""
-    from slm_fixtures import build_tiny_model, write_dataset
+    from slm_fixtures import build_tiny_model, train_tiny_checkpoint
 
-    from causal_slms import train_slm
-
-    base = build_tiny_model(tmp_path / "tiny-llama")
-    dataset = write_dataset(tmp_path / "slm-data.json", n=30)
-    out = tmp_path / "slm-ckpt"
-    argv = ["--dataset", str(dataset), "--model", str(base), "--output-dir", str(out), "--max-steps", "2"]
-    argv += ["--batch-size", "4", "--eval-samples", "2", "--test-samples", "2", "--max-length", "1024"]
-    assert train_slm.main(argv) == 0
-    return out
+    return train_tiny_checkpoint(build_tiny_model(tmp_path / "tiny-llama"), tmp_path / "slm")
 
 
 def test_both_families_in_one_table(trained_tiny: Path, trained_tiny_slm: Path, jsonl: Path, tmp_path: Path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from slm_fixtures import REAL_MODEL, build_tiny_model, write_dataset
+from slm_fixtures import REAL_MODEL, build_tiny_model, train_tiny_checkpoint, write_dataset
 
 from causal_slms import convert_gguf, slm
 from causal_slms.decoding import AnswerGrammar, generate, prefix_cache
@@ -66,15 +66,7 @@ def tiny(tiny_dir):
 @pytest.fixture(scope="module")
 def trained(tiny_dir, tmp_path_factory) -> Path:
     """A checkpoint folder from two training steps of train_slm.py on the tiny model."""
-    from causal_slms import train_slm
-
-    root = tmp_path_factory.mktemp("train")
-    dataset = write_dataset(root / "data.json", n=30)
-    output = root / "out"
-    argv = ["--dataset", str(dataset), "--model", str(tiny_dir), "--output-dir", str(output), "--max-steps", "2"]
-    argv += ["--batch-size", "4", "--eval-samples", "3", "--test-samples", "3", "--max-length", "1024"]
-    assert train_slm.main(argv) == 0
-    return output
+    return train_tiny_checkpoint(tiny_dir, tmp_path_factory.mktemp("train"))
 
 
 # --- chat format and loss masking ------------------------------------------------------------------------------------
