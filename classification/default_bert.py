@@ -12,7 +12,7 @@ import argparse
 
 from transformers import AutoConfig, pipeline
 
-from classification.joint import DEFAULT_BASE, resolve_encoder
+from classification.joint import DEFAULT_BASE, CheckpointError, resolve_encoder
 
 SAMPLE = (
     "Hi Maria,\n\nCould we move our sync with Kenji Watanabe to next Tuesday at 3:30pm? "
@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", default=DEFAULT_BASE, help="hub name or local folder")
     args = p.parse_args(argv)
 
-    path = resolve_encoder(args.model)
+    try:
+        path = resolve_encoder(args.model)
+    except CheckpointError as err:  # not a folder, not cached, hub unreachable, and no packaged fallback
+        raise SystemExit(f"error: {err}") from None
     config = AutoConfig.from_pretrained(path)
     print(f"model: {path}\nemail:\n{args.text}\n")
     if not any("TokenClassification" in a for a in config.architectures or []):
