@@ -38,8 +38,7 @@ demo: trained_models/bert-demo/small_lm.json
 	$(PY) classification/infer_bert.py trained_models/bert-demo $(SAMPLES)
 
 trained_models/slm-demo/small_lm.json: datasets/demo.json | setup
-	$(PY) causal_slms/train_slm.py --dataset datasets/demo.json --output-dir trained_models/slm-demo --overwrite \
-		--max-length 192 --max-steps 300 --batch-size 8 --eval-samples 48
+	$(PY) causal_slms/train_slm.py --dataset datasets/demo.json --output-dir trained_models/slm-demo --overwrite
 
 demo-slm: trained_models/slm-demo/small_lm.json
 	$(PY) causal_slms/infer_slm.py trained_models/slm-demo $(SAMPLES)

@@ -317,24 +317,30 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
                 new = _prefill(model, prefix, [rows[i] for i in group], group, pad_id)
                 batch = new if batch is None else _merge(batch, new)
         logits = batch.logits
-        logsumexp = torch.logsumexp(logits, dim=-1)
+        # One top-k for the whole batch: the grammar then only looks at Python lists, not row-by-row tensors.
+        tops = logits.topk(min(TOP_K, logits.shape[-1])).indices.tolist()
         chosen, keep = [], []
         for j, i in enumerate(batch.rows):
             if states is None:
-                token = int(logits[j].argmax())
+                token = tops[j][0]
             else:
-                token, states[i], overruled = _constrained_choice(logits[j], grammars[i], states[i], stop_ids, table)
+                token, states[i], overruled = _constrained_choice(
+                    logits[j], tops[j], grammars[i], states[i], stop_ids, table
+                )
                 results[i].overruled += overruled
+            chosen.append(token)
+        picked = torch.tensor(chosen, device=logits.device).unsqueeze(-1)
+        logprobs = (logits.gather(-1, picked).squeeze(-1) - torch.logsumexp(logits, dim=-1)).tolist()
+        for j, (i, token) in enumerate(zip(batch.rows, chosen, strict=True)):
             results[i].token_ids.append(token)
             results[i].pieces.append("" if token in stop_ids or table is None else table.texts[token] or "")
-            results[i].logprobs.append(float(logits[j, token] - logsumexp[j]))
+            results[i].logprobs.append(logprobs[j])
             results[i].finished = token in stop_ids
             if results[i].finished or len(results[i].token_ids) >= max_new_tokens:
                 if on_done:
                     on_done(1)
             else:
                 keep.append(j)
-            chosen.append(token)
         if not keep:
             batch = None
             continue
@@ -362,13 +368,14 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
 
 
 def _constrained_choice(
-    logits: torch.Tensor, grammar: AnswerGrammar, state: State, stop_ids: set[int], table: TokenTable
+    logits: torch.Tensor, top: list[int], grammar: AnswerGrammar, state: State, stop_ids: set[int], table: TokenTable
 ) -> tuple[int, State, int]:
-    """The best-scoring token that keeps the answer valid, the new state, and 1 if the top token was refused."""
+    """The best-scoring token that keeps the answer valid, the new state, and 1 if the top token was refused.
+
+    ``top`` holds the row's highest-scoring token ids, best first."""
     if grammar.is_final(state):  # the answer is complete: end the turn
         token = min(stop_ids, key=lambda t: -float(logits[t]))
-        return token, state, int(token != int(logits.argmax()))
-    top = logits.topk(min(TOP_K, logits.shape[-1])).indices.tolist()
+        return token, state, int(token != top[0])
     for n, token in enumerate(top):
         if (text := table.texts[token]) is not None and (new := grammar.feed(state, text)) is not None:
             return token, new, int(n > 0)

@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_BASE_MODEL, help="hub name or local folder (default: %(default)s)")
     parser.add_argument("--output-dir", help="where the checkpoint goes (default: trained_models/slm-<dataset>-<time>)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --output-dir")
-    parser.add_argument("--epochs", type=float, default=1.0, help="training epochs (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--epochs", type=float, default=2.0, help="training epochs (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="peak learning rate (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=8, help="training pairs per step (default: %(default)s)")
     parser.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (default: epochs)")
     parser.add_argument("--seed", type=int, default=42, help="seed for shuffling and initialisation")
@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-samples", type=int, help="score only the first N test emails (default: all)")
     parser.add_argument(
         "--max-length", type=int, default=512, help="longest training pair in tokens; longer ones are skipped"
+    )
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        help="bfloat16 autocast (fp32 master weights); default: on where the CPU or GPU computes bf16 natively",
+    )
+    parser.add_argument(
+        "--train-embeddings",
+        action="store_true",
+        help="also train the (tied) token embeddings; by default they stay frozen, which saves a sixth of each step",
     )
     parser.add_argument("--eval-batch-size", type=int, default=16, help="emails per generation batch")
     parser.add_argument(
@@ -95,6 +105,13 @@ def prepare_output_dir(args: argparse.Namespace, dataset: Path) -> Path:
             raise FileExistsError(f"{output} does not look like a checkpoint of this script; not deleting it")
         shutil.rmtree(output)
     return output
+
+
+def bf16_supported() -> bool:
+    """Whether bf16 matrix products run natively (AVX512-BF16/AMX on a CPU, Ampere or newer on a GPU)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def plain_examples(split) -> list[dict[str, Any]]:
@@ -334,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     test = plain_examples(dsd["test"]) if "test" in dsd else []
     test = test[: args.test_samples] if args.test_samples is not None else test
     model.config.use_cache = False  # training needs no key/value cache; generation passes its own
+    # The answer copies text from the email, so it needs no new vocabulary: keeping the 28M-parameter tied
+    # embedding frozen skips its dense gradient and optimizer update (a sixth of a CPU step) and cannot forget it.
+    model.get_input_embeddings().weight.requires_grad_(args.train_embeddings)
+    use_bf16 = bf16_supported() if args.bf16 is None else args.bf16
     training_args = TrainingArguments(
         output_dir=str(output / "checkpoints"),
         num_train_epochs=args.epochs,
@@ -344,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         warmup_steps=0.05,
         lr_scheduler_type="linear",
         weight_decay=0.0,
+        bf16=use_bf16,  # autocast: bf16 products, fp32 weights and optimizer state (about 1.4x faster on CPU)
+        use_cpu=not torch.cuda.is_available(),  # transformers only allows bf16 off the GPU when told so
+        optim="adamw_torch_fused",  # one fused kernel instead of a loop over 270 tensors
         seed=args.seed,
         data_seed=args.seed,
         logging_steps=10,
@@ -411,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         "step_seconds": train_seconds / steps,
         "train_loss": result.training_loss,
         "hardware": f"{platform.machine()}, {torch.get_num_threads()} threads"
-        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU"),
+        + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU")
+        + (", bf16 autocast" if use_bf16 else ", fp32"),
         "command": shlex.join([sys.executable.split("/")[-1], *sys.argv]),
     }
     metrics = {

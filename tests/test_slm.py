@@ -350,6 +350,26 @@ def test_training_keeps_the_best_of_several_evaluations(tiny_dir, tmp_path):
     assert metrics["best_validation"] == best
 
 
+def test_training_leaves_the_embeddings_untouched_unless_asked(tiny_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from causal_slms import train_slm
+
+    dataset = write_dataset(tmp_path / "data.json", n=12)
+    argv = ["--dataset", str(dataset), "--model", str(tiny_dir), "--output-dir", str(tmp_path / "out")]
+    argv += ["--max-steps", "2", "--batch-size", "4", "--eval-samples", "0", "--test-samples", "0"]
+    argv += ["--max-length", "1024", "--learning-rate", "1e-2", "--overwrite"]
+    before = load_file(tiny_dir / "model.safetensors")
+    assert train_slm.main(argv) == 0
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    layers = [k for k in before if k.startswith("model.layers.") and k.endswith("proj.weight")]
+    assert layers and all(not torch.equal(before[k], after[k]) for k in layers)
+    assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
+    assert train_slm.main(argv + ["--train-embeddings"]) == 0
+    after = load_file(tmp_path / "out" / "model.safetensors")
+    assert not torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
+
+
 def test_infer_script_prints_json_lines(trained, capsys):
     from causal_slms import infer_slm
 
