@@ -111,7 +111,10 @@ def bf16_supported() -> bool:
     """Whether bf16 matrix products run natively (AVX512-BF16/AMX on a CPU, Ampere or newer on a GPU)."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN (the check is a private op)
+        return False
 
 
 def plain_examples(split) -> list[dict[str, Any]]:
@@ -366,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         lr_scheduler_type="linear",
         weight_decay=0.0,
         bf16=use_bf16,  # autocast: bf16 products, fp32 weights and optimizer state (about 1.4x faster on CPU)
-        use_cpu=not torch.cuda.is_available(),  # transformers only allows bf16 off the GPU when told so
+        # transformers allows bf16 without a GPU only when told to use the CPU; otherwise leave it free to pick
+        # an Apple GPU (MPS) as it did before.
+        use_cpu=use_bf16 and not torch.cuda.is_available(),
         optim="adamw_torch_fused",  # one fused kernel instead of a loop over 270 tensors
         seed=args.seed,
         data_seed=args.seed,
