@@ -370,13 +370,20 @@ class SlmTagger:
         return self._table
 
     def predict(
-        self, texts: Sequence[str], batch_size: int = 16, progress: bool = False, debug: bool = False
+        self,
+        texts: Sequence[str],
+        batch_size: int = 16,
+        progress: bool = False,
+        debug: bool = False,
+        constrained: bool = True,
     ) -> list[dict[str, Any]]:
         """One prediction per text in the shared format (``small_lm.io``), in order.
 
         Extra keys appear only when needed: ``error`` (empty email, answer cut off) and ``warning`` (email
         truncated, entity strings dropped).  With ``debug`` each prediction also has the raw ``answer`` and
         ``overruled``, the number of steps where the grammar refused the model's first choice.
+        ``constrained=False`` decodes without the answer grammar (plain greedy, as ``model.generate`` would):
+        the benchmark uses it to tell what batching changes from what the grammar changes.
         """
         results: list[dict[str, Any] | None] = [None] * len(texts)
         jobs = []  # (index, ids, visible email, warning)
@@ -406,7 +413,9 @@ class SlmTagger:
                     pad_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0,
                     max_new_tokens=self.config.max_new_tokens,
                     batch_size=batch_size,
-                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in jobs],
+                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in jobs]
+                    if constrained
+                    else None,
                     table=self.table,
                     on_done=bar.update,
                 )

@@ -286,6 +286,20 @@ def test_predictions_have_the_shared_shape_and_true_offsets(tiny):
         assert "error" not in p or "cut off" in p["error"]
 
 
+def test_unconstrained_predictions_are_plain_greedy_answers(tiny):
+    """Without the grammar the tagger writes what ``model.generate`` writes (the benchmark's comparison)."""
+    model, tokenizer, chat = tiny
+    tagger = SlmTagger(model, tokenizer, SlmConfig(max_new_tokens=10))
+    free = tagger.predict(EMAILS, batch_size=3, debug=True, constrained=False)
+    held = tagger.predict(EMAILS, batch_size=3, debug=True)
+    for email, prediction in zip(EMAILS, free, strict=True):
+        tokens, _ = _plain_generate(model, chat.prefix + chat.email_ids(email)[0], chat.end_of_turn, 10)
+        assert prediction["answer"] == tokenizer.decode([t for t in tokens if t != chat.end_of_turn])
+        assert prediction["overruled"] == 0
+    # The untrained model writes no valid answer of its own, so the grammar must have changed them all.
+    assert all(f["answer"] != h["answer"] for f, h in zip(free, held, strict=True))
+
+
 def test_prediction_counts_and_names_dropped_strings():
     parsed = parse_answer(format_answer("inquiry", [("NAME", "Eleanor"), ("DATE", "tomorrow")]), INTENTS, TYPES)
     prediction = build_prediction("see you tomorrow", parsed, parsed.errors, [])
