@@ -11,6 +11,9 @@ order (some one-character token always fits, so this always finds one).  The end
 once the closing ``}`` is written, and is forced then.  The grammar fixes the structure, not the content: the
 model's own top token is taken whenever it is allowed, so a model that writes well-formed answers gets exactly
 its plain greedy answer, and the number of steps where the grammar had to overrule the model is counted.
+Byte-level tokens that are only part of a UTF-8 character (SmolLM2 writes "ó" or "Ş" as two) are fed as bytes:
+the grammar holds the begun character until a later token finishes it, so names in any script can be written.
+(Before this, the grammar refused such tokens and turned "Şahnuray" into "şahnuray", which then was dropped.)
 
 Entity texts are then looked up in the email with ``find_entity`` (a repeated string maps to its occurrences in
 order); a string that is not in the email on word edges is dropped and named in the email's ``"warning"``, so
@@ -34,6 +37,7 @@ answer.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from contextlib import contextmanager
@@ -42,6 +46,7 @@ from typing import NamedTuple
 
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from small_lm.data import tokenize
 
@@ -58,6 +63,7 @@ class State(NamedTuple):
     typed: str = ""  # "lit": the literal still to write; "intent"/"type"/"text": the value so far
     then: str = ""  # "lit": the mode that follows the literal
     texts: tuple[str, ...] = ()  # entity texts so far (JSON-escaped)
+    pending: bytes = b""  # the first bytes of a character that a byte-level token has begun
 
 
 class AnswerGrammar:
@@ -92,7 +98,9 @@ class AnswerGrammar:
         return state
 
     def _step(self, state: State, char: str) -> State | None:
-        mode, typed, then, texts = state
+        if state.pending:  # a character was begun in bytes: only its remaining bytes may come
+            return None
+        mode, typed, then, texts, _ = state
         if mode == "lit":
             if char != typed[0]:
                 return None
@@ -124,9 +132,45 @@ class AnswerGrammar:
             return State("lit", "}", "end", texts) if char == "]" else None
         return None  # "end": nothing more may be written
 
+    def feed_bytes(self, state: State | None, data: bytes) -> State | None:
+        """The state after a byte-level token that is not whole UTF-8 characters (SmolLM2 writes "ó" as two).
+
+        The complete characters are fed as text; bytes that begin a character are kept in ``pending`` when some
+        allowed continuation starts with them: any character inside an entity text, else the literal or a label
+        that comes next.  A later token must then finish that character.
+        """
+        if state is None:
+            return None
+        data = state.pending + data
+        try:
+            text, rest = data.decode("utf-8"), b""
+        except UnicodeDecodeError as err:
+            if err.reason != "unexpected end of data":
+                return None  # not UTF-8 at all
+            text, rest = data[: err.start].decode("utf-8"), data[err.start :]
+        state = self.feed(state._replace(pending=b""), text) if text else state._replace(pending=b"")
+        if state is None or not rest:
+            return state
+        if state.mode == "text":  # inside a text every non-ASCII character is alike: is one taken here?
+            return state._replace(pending=rest) if self._step(state, "\u00e9") is not None else None
+        if any(c.encode("utf-8").startswith(rest) for c in self._continuations(state)):
+            return state._replace(pending=rest)
+        return None
+
+    def _continuations(self, state: State) -> list[str]:
+        """What may follow a state outside entity texts, as whole strings."""
+        if state.mode == "lit":
+            return [state.typed]
+        if state.mode in ("intent", "type"):
+            options = self.intents if state.mode == "intent" else self.entity_types
+            return [o[len(state.typed) :] for o in options if o.startswith(state.typed)]
+        return []
+
     def next_chars(self, state: State) -> str | None:
         """The characters that may come next (None: almost any, inside an entity text)."""
-        mode, typed, _, texts = state
+        mode, typed, _, texts, pending = state
+        if pending:
+            return ""  # only bytes (``feed_bytes``) may come
         if mode == "lit":
             return typed[0]
         if mode in ("intent", "type"):
@@ -152,7 +196,9 @@ class TokenTable:
     character, so that the grammar's fallback only looks at tokens that can possibly fit.
 
     Special and added tokens, ids past the tokenizer's vocabulary and byte pieces that are not whole UTF-8
-    characters (they decode to U+FFFD) are None.
+    characters (they decode to U+FFFD) are None.  The bytes of the latter are in ``partial`` (byte-level BPE
+    vocabularies such as SmolLM2's, and ``<0xNN>`` byte fallback), so that characters written in several tokens
+    can still be written.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int):
@@ -165,6 +211,13 @@ class TokenTable:
         for i in set(tokenizer.added_tokens_decoder) | set(tokenizer.all_special_ids):
             if i < n:
                 texts[i] = None
+        self.partial: dict[int, bytes] = {}
+        for i, text in enumerate(texts):
+            if text is not None and "\ufffd" in text:
+                data = _token_bytes(tokenizer.convert_ids_to_tokens(i))
+                if data is not None and b"\xef\xbf\xbd" not in data:  # a real U+FFFD in a token stays out
+                    self.partial[i] = data
+        self.partial_ids = torch.tensor(sorted(self.partial), dtype=torch.long)
         texts = [None if t is None or t == "" or "\ufffd" in t else t for t in texts]
         self.texts = texts + [None] * max(0, vocab_size - n)
         by_first: dict[str, list[int]] = {}
@@ -172,6 +225,31 @@ class TokenTable:
             if text is not None:
                 by_first.setdefault(text[0], []).append(i)
         self.by_first_char = {c: torch.tensor(ids) for c, ids in by_first.items()}
+
+    def bytes_of(self, token: int) -> bytes:
+        """What a token adds to the answer, as UTF-8 bytes (nothing for special tokens)."""
+        text = self.texts[token] if token < len(self.texts) else None
+        return text.encode("utf-8") if text is not None else self.partial.get(token, b"")
+
+    def feed(self, grammar: AnswerGrammar, state: State, token: int) -> State | None:
+        """The grammar's state after ``token``, or None if it may not come next."""
+        if (text := self.texts[token]) is not None:
+            return grammar.feed(state, text)
+        return grammar.feed_bytes(state, self.partial[token]) if token in self.partial else None
+
+
+_BYTE_LEVEL = {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def _token_bytes(token: str | None) -> bytes | None:
+    """The bytes a vocabulary entry stands for: byte-level BPE characters, or a ``<0xNN>`` byte fallback."""
+    if token is None:
+        return None
+    if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+        return bytes([int(token[3:5], 16)])
+    if all(char in _BYTE_LEVEL for char in token):
+        return bytes(_BYTE_LEVEL[char] for char in token)
+    return None
 
 
 @dataclass
@@ -306,6 +384,8 @@ def _grouped_query_attention(model: PreTrainedModel):
 def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, table, on_done):
     waiting = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
     results = [Generation() for _ in rows]
+    # What each token adds to the answer text: a character written in several byte tokens appears with its last.
+    utf8 = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in rows]
     states = [g.start() for g in grammars] if grammars else None
     batch: _Batch | None = None
     while waiting or batch is not None:
@@ -333,7 +413,8 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
         logprobs = (logits.gather(-1, picked).squeeze(-1) - torch.logsumexp(logits, dim=-1)).tolist()
         for j, (i, token) in enumerate(zip(batch.rows, chosen, strict=True)):
             results[i].token_ids.append(token)
-            results[i].pieces.append("" if token in stop_ids or table is None else table.texts[token] or "")
+            added = b"" if token in stop_ids or table is None else table.bytes_of(token)
+            results[i].pieces.append(utf8[i].decode(added))
             results[i].logprobs.append(logprobs[j])
             results[i].finished = token in stop_ids
             if results[i].finished or len(results[i].token_ids) >= max_new_tokens:
@@ -377,17 +458,18 @@ def _constrained_choice(
         token = min(stop_ids, key=lambda t: -float(logits[t]))
         return token, state, int(token != top[0])
     for n, token in enumerate(top):
-        if (text := table.texts[token]) is not None and (new := grammar.feed(state, text)) is not None:
+        if (new := table.feed(grammar, state, token)) is not None:
             return token, new, int(n > 0)
-    # The model wants something else: walk down the tokens that start with a character that may come next.
+    # The model wants something else: walk down the tokens that start with a character that may come next
+    # (and the byte tokens, which may begin or finish a character that may come next).
     chars = grammar.next_chars(state)
     if chars is None:
         candidates = logits.argsort(descending=True)
     else:
-        ids = [table.by_first_char[c] for c in chars if c in table.by_first_char]
-        ids = torch.cat(ids).to(logits.device) if ids else torch.empty(0, dtype=torch.long, device=logits.device)
+        ids = [table.by_first_char[c] for c in chars if c in table.by_first_char] + [table.partial_ids]
+        ids = torch.cat(ids).to(logits.device)
         candidates = ids[logits[ids].argsort(descending=True)]
     for token in candidates.tolist():
-        if (text := table.texts[token]) is not None and (new := grammar.feed(state, text)) is not None:
+        if (new := table.feed(grammar, state, token)) is not None:
             return token, new, 1
     raise RuntimeError(f"no token continues the answer from {state}")  # unreachable with a byte-level vocabulary

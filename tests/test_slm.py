@@ -180,23 +180,65 @@ def test_grammar_closes_runaway_entity_lists():
     assert grammar.feed(grammar.start(), '{"intent":"inquiry","entities":[' + ghost + "," + ghost + ",") is None
 
 
+def test_grammar_takes_characters_written_in_several_byte_tokens():
+    grammar = AnswerGrammar(INTENTS, TYPES, "did fidelma ó curraidh cancel?")
+    state = grammar.feed(grammar.start(), '{"intent":"cancel","entities":[{"type":"NAME","text":"fidelma ')
+    half = grammar.feed_bytes(state, "ó".encode()[:1])
+    assert half is not None and half.pending and grammar.next_chars(half) == ""
+    assert grammar.feed(half, "o") is None  # a character begun in bytes must be finished in bytes
+    assert grammar.feed_bytes(half, b"A") is None  # not UTF-8
+    whole = grammar.feed_bytes(half, "ó".encode()[1:] + b" curraidh")
+    assert grammar.is_final(grammar.feed(whole, '"}]}'))
+    after_list = grammar.feed(grammar.start(), '{"intent":"cancel","entities":[')
+    assert grammar.feed_bytes(after_list, "é".encode()[:1]) is None  # only "{" or "]" may come there
+    unicode_intents = AnswerGrammar(["réserver", "cancel"], TYPES, "x")
+    start = unicode_intents.feed(unicode_intents.start(), '{"intent":"r')
+    assert unicode_intents.feed_bytes(start, "é".encode()[:1]) is not None
+    assert unicode_intents.feed_bytes(start, "ş".encode()[:1]) is None  # no label goes on with "ş"
+    assert unicode_intents.feed_bytes(start, "ü".encode()) is None  # "ü" begins as "é" does, but is not it
+
+
+def test_token_table_feeds_byte_tokens_like_the_text_they_spell(tiny):
+    """An answer with characters the tokenizer splits into bytes goes through the grammar token by token, and the
+    pieces the decoder records spell it exactly."""
+    import codecs
+
+    from causal_slms.decoding import TokenTable
+
+    _, tokenizer, _ = tiny
+    table = TokenTable(tokenizer, len(tokenizer))
+    email = "did fidelma ó curraidh and Şahnuray cancel?"
+    answer = format_answer("cancel", [("NAME", "fidelma ó curraidh"), ("NAME", "Şahnuray")])
+    ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    assert any(i in table.partial for i in ids)  # the tiny vocabulary does split these characters
+    grammar = AnswerGrammar(INTENTS, TYPES, email)
+    state, utf8, pieces = grammar.start(), codecs.getincrementaldecoder("utf-8")(), []
+    for i in ids:
+        state = table.feed(grammar, state, i)
+        assert state is not None, tokenizer.convert_ids_to_tokens(i)
+        pieces.append(utf8.decode(table.bytes_of(i)))
+    assert grammar.is_final(state) and "".join(pieces) == answer
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_grammar_never_gets_stuck(seed):
-    """From every state a random walk reaches, some single character keeps the answer valid, until it ends, and
-    ``next_chars`` names every character that does."""
+    """From every state a random walk reaches, some single character or byte keeps the answer valid, until it
+    ends, and ``next_chars`` names every character that does."""
     rng = random.Random(seed)
     email = rng.choice(EMAILS + ['a "quoted" \\ back\nslash', "é ü 日本"])
     grammar = AnswerGrammar(INTENTS, TYPES, email)
     alphabet = sorted(set(email + json.dumps(email) + format_answer("x", [("y", "z")]) + "".join(INTENTS + TYPES)))
+    single_bytes = sorted({bytes([b]) for b in "é日".encode()})  # characters begun and finished byte by byte
     state = grammar.start()
     for _ in range(2000):
         if grammar.is_final(state):
             break
         valid = [c for c in alphabet if grammar.feed(state, c) is not None]
-        assert valid, state
         if (hint := grammar.next_chars(state)) is not None:  # the decoder's fallback relies on this hint
             assert set(valid) <= set(hint), state
         options = [grammar.feed(state, c) for c in valid]
+        options += [new for b in single_bytes if (new := grammar.feed_bytes(state, b)) is not None]
+        assert options, state
         state = rng.choice(options)
 
 
