@@ -13,7 +13,6 @@ model's own top token is taken whenever it is allowed, so a model that writes we
 its plain greedy answer, and the number of steps where the grammar had to overrule the model is counted.
 Byte-level tokens that are only part of a UTF-8 character (SmolLM2 writes "ó" or "Ş" as two) are fed as bytes:
 the grammar holds the begun character until a later token finishes it, so names in any script can be written.
-(Before this, the grammar refused such tokens and turned "Şahnuray" into "şahnuray", which then was dropped.)
 
 Entity texts are then looked up in the email with ``find_entity`` (a repeated string maps to its occurrences in
 order); a string that is not in the email on word edges is dropped and named in the email's ``"warning"``, so
