@@ -227,7 +227,7 @@ class TokenTable:
 
     def bytes_of(self, token: int) -> bytes:
         """What a token adds to the answer, as UTF-8 bytes (nothing for special tokens)."""
-        text = self.texts[token] if token < len(self.texts) else None
+        text = self.texts[token]
         return text.encode("utf-8") if text is not None else self.partial.get(token, b"")
 
     def feed(self, grammar: AnswerGrammar, state: State, token: int) -> State | None:

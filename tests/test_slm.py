@@ -8,6 +8,7 @@ converted SmolLM2-135M-Instruct in pretrained/ and are skipped when it is absent
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import json
 import random
@@ -19,7 +20,7 @@ import torch
 from slm_fixtures import REAL_MODEL, build_tiny_model, train_tiny_checkpoint, write_dataset
 
 from causal_slms import convert_gguf, slm
-from causal_slms.decoding import AnswerGrammar, generate, prefix_cache
+from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
 from causal_slms.slm import (
     AnswerEntity,
     ChatFormat,
@@ -201,10 +202,6 @@ def test_grammar_takes_characters_written_in_several_byte_tokens():
 def test_token_table_feeds_byte_tokens_like_the_text_they_spell(tiny):
     """An answer with characters the tokenizer splits into bytes goes through the grammar token by token, and the
     pieces the decoder records spell it exactly."""
-    import codecs
-
-    from causal_slms.decoding import TokenTable
-
     _, tokenizer, _ = tiny
     table = TokenTable(tokenizer, len(tokenizer))
     email = "did fidelma ó curraidh and Şahnuray cancel?"
