@@ -70,8 +70,9 @@ def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
     chars = string.ascii_lowercase + string.digits + string.punctuation
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab))
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512)
+    # transformers 5 takes the vocabulary as ``vocab``; a ``vocab_file`` keyword is ignored and every word is [UNK]
+    pieces = {piece: i for i, piece in enumerate(vocab)}
+    return BertTokenizerFast(vocab=pieces, do_lower_case=True, model_max_length=512)
 
 
 @pytest.fixture
