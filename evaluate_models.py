@@ -4,6 +4,8 @@ JSONL file of examples such as the MASSIVE benchmark, next to optional baselines
     python evaluate_models.py trained_models/bert-demo trained_models/slm-demo \\
         --data ../shared/benchmarks/massive_calendar_dev.jsonl --out results/massive-dev
 
+A gold "text" may be a raw message with headers: the models read it as the infer scripts do, with transport and
+MIME header lines blanked (small_lm/mail.py), and offsets still index the gold text.
 Entities: seqeval, IOB2, strict, per type / micro / macro, with predicted character spans mapped onto the
 gold example's own tokens.  Intent: accuracy and confusion matrix over the examples whose gold intent the
 model knows (the rest are counted as skipped).  SLM: share of valid answers and of strings not in the text.
@@ -30,6 +32,7 @@ from typing import Any, Protocol  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from small_lm.data import DatasetError, Span, bio_to_spans, read_dataset_file, token_offsets  # noqa: E402
+from small_lm.mail import mask_transport_headers  # noqa: E402
 from small_lm.metrics import entity_scores, intent_scores, tags_for_example  # noqa: E402
 
 
@@ -85,9 +88,15 @@ class SpacyBaseline:
         return out
 
 
+def model_views(examples: list[dict]) -> list[str]:
+    """What a model reads of each gold text: a raw message's transport and MIME header lines are blanked, as in
+    the infer scripts; the view has the text's length, so predicted offsets index the gold text."""
+    return [mask_transport_headers(x["text"]) for x in examples]
+
+
 def score(candidate: Candidate, examples: list[dict], batch_size: int) -> tuple[dict[str, Any], list[dict]]:
     """Predict every example once (batched) and score entities, intents and, for SLMs, answer validity."""
-    texts = [x["text"] for x in examples]
+    texts = model_views(examples)
     predictions = []
     for start in tqdm(range(0, len(texts), batch_size), desc=f"{candidate.name}: predicting", unit="batch"):
         predictions += candidate.tagger.predict(texts[start : start + batch_size], batch_size=batch_size)
@@ -329,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics, rows = score(candidate, examples, args.batch_size)
         if not args.no_speed:
             metrics["speed"] = measure_speed(
-                candidate, [x["text"] for x in examples], args.batch_size, args.latency_emails
+                candidate, model_views(examples), args.batch_size, args.latency_emails
             )
         results[candidate.name] = metrics
         safe = re.sub(r"[^\w.-]+", "_", candidate.name)

@@ -27,7 +27,7 @@ import torch
 
 from causal_slms.slm import ModelError, SlmTagger, build_prediction, parse_answer
 from small_lm.data import DatasetError, read_dataset_file
-from small_lm.io import InputError, read_emails
+from small_lm.mail import InputError, read_messages
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -41,7 +41,7 @@ def load_emails(path: str, limit: int) -> list[str]:
             return [x["text"] for x in examples][:limit]
         except DatasetError:
             pass  # not a dataset file: read it as emails
-    return read_emails([], path)[:limit]
+    return [m.view for m in read_messages([], path) if m.error is None][:limit]
 
 
 def baseline(tagger: SlmTagger, emails: list[str]) -> list[dict]:

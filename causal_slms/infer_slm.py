@@ -1,20 +1,25 @@
 """Read scheduling emails with a checkpoint of train_slm.py: intent and entities, in the shared prediction format.
 
     python causal_slms/infer_slm.py trained_models/slm-demo-... "Can we meet tomorrow at 3pm?"
-    python causal_slms/infer_slm.py trained_models/slm-demo-... --file emails.txt --json
+    python causal_slms/infer_slm.py trained_models/slm-demo-... --file inbox.mbox --json
     cat emails.jsonl | python causal_slms/infer_slm.py trained_models/slm-demo-... --json
 
-Input: emails as arguments, else --file (plain text with a blank line between emails, or JSON lines with a "text"
-field; "-" for standard input), else standard input.  Output: one prediction per email, ``{"text", "intent",
+Input: emails as arguments, else --file (an mbox file, an .eml file, a folder of .eml files, JSON lines with a
+"text" field, or a text file holding one message, raw with headers or not; --split-blank-lines for several short
+emails separated by blank lines; "-" for standard input), else standard input.  Transport and MIME header lines
+are never shown to the model (see small_lm/mail.py).  Output: one prediction per email, ``{"text", "intent",
 "intent_score", "entities": [{"type", "text", "start", "end", "score"}]}`` (readable, or JSON lines with --json),
-plus ``"error"`` when the email is empty or the answer was cut off and ``"warning"`` when the email was truncated
-to --max-email-tokens or an entity string was dropped.
+plus ``"source"`` (file, mbox index or JSON line, Message-ID), ``"error"`` when the message cannot be read or
+the answer was cut off, and ``"warning"`` when an entity string was dropped or the reader had something to
+say (a charset, a skipped attachment).
 
 Every answer is valid JSON of that shape: decoding is held to a grammar that only lets the model write the
 answer's JSON skeleton, the checkpoint's intents and entity types, and well-formed JSON strings (see
 causal_slms/decoding.py); entity strings are then located in the original email with ``find_entity`` (a repeated
 string maps to its occurrences in order) and a string that is not in the email on word edges is dropped and
-named in the "warning", never invented.  An email longer than --max-email-tokens (default 1024) is truncated.
+named in the "warning", never invented.  An email longer than --max-email-tokens (default 1024) is read whole, in
+windows of that many tokens overlapping by a quarter; their answers are merged (offsets into the whole email, an
+entity seen in two windows kept once, the first window's intent).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import time
 import torch
 
 from causal_slms.slm import ModelError, SlmTagger
-from small_lm.io import InputError, print_predictions, read_emails
+from small_lm.io import print_predictions
+from small_lm.mail import InputError, predict_messages, read_messages
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -35,10 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="checkpoint folder written by causal_slms/train_slm.py")
     parser.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
-    parser.add_argument("--file", help="emails: plain text with blank lines between them, or JSON lines; - for stdin")
+    parser.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
+    parser.add_argument("--split-blank-lines", action="store_true", help="a text file holds emails between blank lines")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
     parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch (default: 16)")
-    parser.add_argument("--max-email-tokens", type=int, help="truncate longer emails (default: the checkpoint's)")
+    parser.add_argument(
+        "--max-email-tokens",
+        type=int,
+        help="window size in tokens: a longer email is read whole in overlapping windows (default: the checkpoint's)",
+    )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights in memory")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if there is a GPU, else cpu)")
     parser.add_argument("--debug", action="store_true", help="add the raw answer and grammar corrections")
@@ -51,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
     try:
-        emails = read_emails(args.texts, args.file)
+        messages = read_messages(args.texts, args.file, args.split_blank_lines)
         started = time.perf_counter()
         tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype], device=args.device)
     except (InputError, ModelError) as err:
@@ -60,14 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     loaded = time.perf_counter()
     if args.max_email_tokens:
         tagger.config.max_email_tokens = args.max_email_tokens
-    predictions = tagger.predict(emails, batch_size=args.batch_size, progress=sys.stderr.isatty(), debug=args.debug)
+    predictions = predict_messages(
+        tagger, messages, batch_size=args.batch_size, progress=sys.stderr.isatty(), debug=args.debug
+    )
     print_predictions(predictions, as_json=args.json)
-    for n, p in enumerate(predictions, 1):
-        if p.get("warning"):
-            print(f"warning: email {n}: {p['warning']}", file=sys.stderr)
+    for p in predictions:
+        for kind in ("error", "warning"):
+            if p.get(kind):
+                print(f"{kind}: {p['source']}: {p[kind]}", file=sys.stderr)
     seconds = time.perf_counter() - loaded
     print(
-        f"{len(emails)} emails in {seconds:.1f} s ({len(emails) / max(seconds, 1e-9):.1f}/s; "
+        f"{len(messages)} emails in {seconds:.1f} s ({len(messages) / max(seconds, 1e-9):.1f}/s; "
         f"model loaded in {loaded - started:.1f} s)",
         file=sys.stderr,
     )

@@ -1,11 +1,14 @@
 """Read emails with a joint entity + intent checkpoint written by train_bert.py.
 
     python classification/infer_bert.py trained_models/bert-demo "Can we move our call to Friday 3pm?"
-    python classification/infer_bert.py trained_models/bert-demo --file emails.txt --json
-    cat email.txt | python classification/infer_bert.py trained_models/bert-demo
+    python classification/infer_bert.py trained_models/bert-demo --file inbox.mbox --json
+    python classification/infer_bert.py trained_models/bert-demo --file message.eml
+    cat message.txt | python classification/infer_bert.py trained_models/bert-demo
 
---file takes one JSON object with "text" per line, or plain text with emails separated by blank lines;
-with neither texts nor --file, emails are read from standard input.
+--file takes an mbox file (every message), an .eml file, a folder of .eml files, JSON lines with "text", or a
+text file holding one message (a pasted raw message with headers is recognised); --split-blank-lines reads a
+text file as several short emails separated by blank lines.  With neither texts nor --file, standard input.
+Transport and MIME header lines are never shown to the model (see small_lm/mail.py).
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 
 from classification.joint import CheckpointError, JointTagger  # noqa: E402
-from small_lm.io import InputError, print_predictions, read_emails  # noqa: E402
+from small_lm.io import print_predictions  # noqa: E402
+from small_lm.mail import InputError, predict_messages, read_messages  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")
     p.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
-    p.add_argument("--file", help="emails: JSON lines with 'text', or plain text separated by blank lines")
+    p.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
+    p.add_argument("--split-blank-lines", action="store_true", help="a text file holds emails between blank lines")
     p.add_argument("--json", action="store_true", help="one JSON object per email and line")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast: faster on CPUs with AVX512-BF16 or AMX")
@@ -37,11 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         tagger = JointTagger.from_pretrained(args.model, max_length=args.max_length, bf16=args.bf16)
-        emails = read_emails(args.texts, args.file)
+        messages = read_messages(args.texts, args.file, args.split_blank_lines)
     except (CheckpointError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print_predictions(tagger.predict(emails, batch_size=args.batch_size), as_json=args.json)
+    predictions = predict_messages(tagger, messages, batch_size=args.batch_size)
+    print_predictions(predictions, as_json=args.json)
+    for p in predictions:
+        if p.get("error"):
+            print(f"error: {p['source']}: {p['error']}", file=sys.stderr)
     return 0
 
 

@@ -110,7 +110,7 @@ def test_name_head_starts_from_per_rows(tiny_ner: Path):
 def test_infer_cli_reads_files_and_stdin_and_fails_clearly(trained_tiny: Path, tmp_path: Path, capsys, monkeypatch):
     emails = tmp_path / "emails.txt"
     emails.write_text("Can we meet tomorrow?\n\nCancel my 3pm with Priya please.\n")
-    assert infer_bert.main([str(trained_tiny), "--file", str(emails), "--json"]) == 0
+    assert infer_bert.main([str(trained_tiny), "--file", str(emails), "--json", "--split-blank-lines"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(line)["text"] for line in lines] == ["Can we meet tomorrow?", "Cancel my 3pm with Priya please."]
 
@@ -120,7 +120,7 @@ def test_infer_cli_reads_files_and_stdin_and_fails_clearly(trained_tiny: Path, t
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
 
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("first email\n\nsecond email\n"))
-    assert infer_bert.main([str(trained_tiny), "--json"]) == 0
+    assert infer_bert.main([str(trained_tiny), "--json", "--split-blank-lines"]) == 0
     assert [json.loads(x)["text"] for x in capsys.readouterr().out.splitlines()] == ["first email", "second email"]
 
     bad = tmp_path / "bad.txt"
