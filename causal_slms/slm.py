@@ -102,6 +102,53 @@ def format_answer(intent: str, entities: Sequence[tuple[str, str]]) -> str:
     return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
 
 
+@dataclass
+class EmailWindow:
+    """What the model reads of one window of an email: the ids (assistant header included) and the characters of
+    the email they hold, ``email[start:end]``."""
+
+    ids: list[int]
+    start: int
+    end: int
+
+
+def split_windows(
+    text: str, offsets: Sequence[tuple[int, int]], max_tokens: int, overlap: int
+) -> list[tuple[int, int]]:
+    """Token ranges ``[i, j)`` of windows of at most ``max_tokens`` tokens that together hold every token of
+    ``text``, each sharing about ``overlap`` tokens with the next.
+
+    ``offsets`` are the tokens' character spans in ``text``.  A window ends where a line starts if one does in its
+    second half, else where a word starts, and the next one begins at a word start, so no word is cut unless it
+    is longer than a window.  Tokens that share a character (the bytes of "ó") are never split apart.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"a window must hold at least one token, not {max_tokens}")
+    n = len(offsets)
+
+    def char_start(k: int) -> bool:  # the byte tokens of one character all carry that character's offsets
+        return k in (0, n) or offsets[k][0] >= offsets[k - 1][1]
+
+    def around(k: int) -> str:  # the characters either side of the cut before token k
+        return text[max(offsets[k][0] - 1, 0) : offsets[k][0] + 1] if k < n else ""
+
+    def word_start(k: int) -> bool:
+        return k in (0, n) or (char_start(k) and any(c.isspace() for c in around(k)))
+
+    def line_start(k: int) -> bool:
+        return k == n or (word_start(k) and "\n" in around(k))
+
+    windows, i = [], 0
+    while n - i > max_tokens:
+        ends = range(i + 1, i + max_tokens + 1)
+        lines = [k for k in ends if k > i + max_tokens // 2 and line_start(k)]
+        j = (lines or [k for k in ends if word_start(k)] or [k for k in ends if char_start(k)] or [ends[-1]])[-1]
+        windows.append((i, j))
+        starts = range(max(j - overlap, i + 1), j + 1)  # always after i, so every window moves on
+        i = next((k for k in starts if word_start(k)), next((k for k in starts if char_start(k)), j))
+    return windows + [(i, n)]
+
+
 class ChatFormat:
     """Token ids of ``system prompt + email + assistant header``, built by pieces so the prefix can be cached.
 
@@ -126,18 +173,38 @@ class ChatFormat:
         self.end_of_turn = self.suffix[0]
 
     def _encode(self, text: str, split_special: bool = False) -> list[int]:
-        # verbose=False: a long email is truncated by email_ids, so the tokenizer need not warn about its length
+        # verbose=False: a long email is read in windows, so the tokenizer need not warn about its length
         encoded = self.tokenizer(text, add_special_tokens=False, split_special_tokens=split_special, verbose=False)
         return encoded["input_ids"]
 
+    def email_windows(self, email: str, max_tokens: int) -> list[EmailWindow]:
+        """The (stripped) email in windows of at most ``max_tokens`` tokens, in order; one window when it fits.
+
+        Consecutive windows share a quarter of a window, so an entity cut at one window's edge is whole in the
+        next unless it is longer than that.  A window's ids are a slice of the whole email's, so they spell
+        exactly ``email[start:end]``.
+        """
+        lead = len(email) - len(email.lstrip())
+        body = email.strip()
+        encoded = self.tokenizer(
+            body, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True, verbose=False
+        )
+        ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+        windows = []
+        for i, j in split_windows(body, offsets, max_tokens, max_tokens // 4):
+            start = 0 if i == 0 else offsets[i][0]  # the email's own edges even where a tokenizer drops spaces
+            end = len(body) if j == len(ids) else offsets[j - 1][1]
+            windows.append(EmailWindow(ids[i:j] + self.suffix, lead + start, lead + end))
+        return windows
+
     def email_ids(self, email: str, max_tokens: int | None = None) -> tuple[list[int], str]:
-        """Ids of the (stripped) email and the assistant header, and the part of the email they hold."""
-        email = email.strip()
-        ids = self._encode(email, split_special=True)
-        if max_tokens is not None and len(ids) > max_tokens:
-            ids = ids[:max_tokens]
-            email = self.tokenizer.decode(ids).rstrip("\ufffd")
-        return ids + self.suffix, email
+        """Ids of the (stripped) email and the assistant header, and the text they hold.  With ``max_tokens``,
+        those of the first window only (``SlmTagger.predict`` reads every window)."""
+        if max_tokens is None:
+            email = email.strip()
+            return self._encode(email, split_special=True) + self.suffix, email
+        first = self.email_windows(email, max_tokens)[0]
+        return first.ids, email[first.start : first.end]
 
     def answer_ids(self, answer: str) -> list[int]:
         return self._encode(answer) + [self.end_of_turn]
@@ -147,14 +214,44 @@ def encode_pair(chat: ChatFormat, email: str, answer: str, max_length: int) -> d
     """``input_ids`` and ``labels`` of one training pair, or None if it is longer than ``max_length`` tokens.
 
     Only the answer and its end-of-turn token carry a loss; the prompt is masked with -100.  A pair is dropped
-    rather than truncated: cutting the email could teach the model to name entities it cannot see.
+    rather than truncated: cutting the email could teach the model to name entities it cannot see
+    (``encode_example`` reads a long email in windows instead).
     """
     prompt, _ = chat.email_ids(email)
-    prompt = chat.prefix + prompt
-    answer_ids = chat.answer_ids(answer)
-    if len(prompt) + len(answer_ids) > max_length:
+    return _pair(chat.prefix + prompt, chat.answer_ids(answer), max_length)
+
+
+def _pair(prompt: list[int], answer: list[int], max_length: int) -> dict[str, list[int]] | None:
+    if len(prompt) + len(answer) > max_length:
         return None
-    return {"input_ids": prompt + answer_ids, "labels": [-100] * len(prompt) + answer_ids}
+    return {"input_ids": prompt + answer, "labels": [-100] * len(prompt) + answer}
+
+
+def encode_example(
+    chat: ChatFormat, text: str, intent: str, entities: Sequence[dict[str, Any]], max_length: int
+) -> list[dict[str, list[int]]]:
+    """Training pairs of one example (``entities`` as ``{"type", "text", "start", "end"}`` into ``text``).
+
+    One pair when it fits in ``max_length`` tokens.  A longer email is read in windows, as ``SlmTagger.predict``
+    reads it: each window's answer holds the intent and the entities wholly inside that window, in order.  No
+    pair when the answer alone leaves less than a quarter of ``max_length`` for the email: such windows would be
+    mostly cut entities.
+    """
+    entities = sorted(entities, key=lambda e: e["start"])
+    answer = format_answer(intent, [(e["type"], e["text"]) for e in entities])
+    pair = encode_pair(chat, text, answer, max_length)
+    if pair is not None:
+        return [pair]
+    # The whole answer is the longest a window's can be (a window's holds some of its entities).
+    room = max_length - len(chat.prefix) - len(chat.suffix) - len(chat.answer_ids(answer))
+    if room < max_length // 4:
+        return []
+    pairs = []
+    for window in chat.email_windows(text, room):
+        inside = [(e["type"], e["text"]) for e in entities if window.start <= e["start"] and e["end"] <= window.end]
+        pair = _pair(chat.prefix + window.ids, chat.answer_ids(format_answer(intent, inside)), max_length)
+        pairs += [pair] if pair is not None else []
+    return pairs
 
 
 def ensure_pad_token(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, end_of_turn: int) -> None:
@@ -276,7 +373,9 @@ class SlmConfig:
     intents: list[str] = field(default_factory=lambda: list(DEFAULT_INTENTS))
     system_prompt: str = ""
     max_new_tokens: int = 128  # answer tokens before it counts as cut off
-    max_email_tokens: int = 1024  # longer emails are truncated (with a warning in the prediction)
+    # The window: a longer email is read whole, in overlapping windows of this many tokens (the name is kept from
+    # when longer emails were truncated, as checkpoints' small_lm.json carry it).
+    max_email_tokens: int = 1024
     base_model: str = DEFAULT_BASE_MODEL
     dataset: str = ""
     family: str = FAMILY
@@ -379,63 +478,106 @@ class SlmTagger:
     ) -> list[dict[str, Any]]:
         """One prediction per text in the shared format (``small_lm.io``), in order.
 
-        Extra keys appear only when needed: ``error`` (empty email, answer cut off) and ``warning`` (email
-        truncated, entity strings dropped).  With ``debug`` each prediction also has the raw ``answer`` and
+        An email longer than ``config.max_email_tokens`` is read whole, in overlapping windows of that many tokens
+        (``ChatFormat.email_windows``) that go through the same batched generation as the other emails; their
+        answers are merged into one prediction (``merge_windows``).  Extra keys appear only when needed:
+        ``error`` (empty email, answer cut off) and ``warning`` (entity strings dropped).  With ``debug`` each
+        prediction also has the raw ``answer`` (a list, one per window, when there are several) and
         ``overruled``, the number of steps where the grammar refused the model's first choice.
         ``constrained=False`` decodes without the answer grammar (plain greedy, as ``model.generate`` would):
         the benchmark uses it to tell what batching changes from what the grammar changes.
         """
         results: list[dict[str, Any] | None] = [None] * len(texts)
-        jobs = []  # (index, ids, visible email, warning)
+        jobs: list[tuple[int, EmailWindow]] = []
         for i, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
                 results[i] = _empty_prediction(text if isinstance(text, str) else "", "empty email: nothing to read")
                 continue
-            ids, visible = self.chat.email_ids(text, self.config.max_email_tokens)
-            warning = None
-            if len(visible) < len(text.strip()):
-                warning = (
-                    f"email truncated to its first {self.config.max_email_tokens} tokens ({len(visible)} of "
-                    f"{len(text)} characters); entities after that are not read"
-                )
-            jobs.append((i, ids, visible, warning))
+            jobs += [(i, window) for window in self.chat.email_windows(text, self.config.max_email_tokens)]
         if jobs:
             was_training = self.model.training
             self.model.eval()
             prefix = prefix_cache(self.model, self.chat.prefix)  # once per call: the weights may change in training
-            with tqdm(total=len(jobs), desc="generating", unit="email", disable=not progress, leave=False) as bar:
+            visible = [texts[i][w.start : w.end] for i, w in jobs]
+            with tqdm(total=len(jobs), desc="generating", unit="window", disable=not progress, leave=False) as bar:
                 generations = generate(
                     self.model,
                     self.tokenizer,
                     prefix,
-                    [ids for _, ids, _, _ in jobs],
+                    [w.ids for _, w in jobs],
                     stop_ids={self.chat.end_of_turn},
                     pad_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0,
                     max_new_tokens=self.config.max_new_tokens,
                     batch_size=batch_size,
-                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for _, _, v, _ in jobs]
+                    grammars=[AnswerGrammar(self.config.intents, self.config.entity_types, v) for v in visible]
                     if constrained
                     else None,
                     table=self.table,
                     on_done=bar.update,
                 )
-            for (i, _, _, warning), generation in zip(jobs, generations, strict=True):
-                results[i] = self._prediction(texts[i], generation, warning, debug)
+            windows: dict[int, list[tuple[int, int, dict[str, Any]]]] = {}
+            for (i, window), text, generation in zip(jobs, visible, generations, strict=True):
+                part = (window.start, window.end, self._prediction(text, generation, debug))
+                windows.setdefault(i, []).append(part)
+            for i, parts in windows.items():
+                results[i] = merge_windows(texts[i], parts)
             self.model.train(was_training)
         return results  # type: ignore[return-value]
 
-    def _prediction(self, text: str, generation, warning: str | None, debug: bool) -> dict[str, Any]:
+    def _prediction(self, text: str, generation, debug: bool) -> dict[str, Any]:
         parsed = parse_answer(generation.text, self.config.intents, self.config.entity_types)
         errors = parsed.errors
         if not generation.finished:  # the grammar kept it valid up to the cut, so "cut off" says it all
             n, kept = len(generation.token_ids), len(parsed.entities)
             cut = f"answer cut off after {n} tokens; kept {kept} complete entities"
             errors = [cut] + [e for e in errors if not e.startswith(("answer is not valid JSON", "empty answer"))]
-        prediction = build_prediction(text, parsed, errors, [warning] if warning else [], generation)
+        prediction = build_prediction(text, parsed, errors, [], generation)
         if debug:
             prediction["answer"] = generation.text
             prediction["overruled"] = generation.overruled
         return prediction
+
+
+def merge_windows(text: str, windows: Sequence[tuple[int, int, dict[str, Any]]]) -> dict[str, Any]:
+    """One prediction for ``text`` from those of its windows, in order: ``(start, end, prediction)`` with the
+    window's characters ``text[start:end]``, into which the prediction's offsets point.
+
+    Offsets are moved into ``text``.  Entities of two windows that overlap (one entity seen twice in the shared
+    part, or a window's fragment of an entity cut at its edge) are two readings of the same words: the one
+    farthest from a cut edge of its window is kept, as ``JointTagger`` keeps a word's tag from the window where
+    it sits farthest from an edge.  The intent is the first window's (or the first one that has an intent): in a
+    reply or a forward the newest message, the one to act on, comes first, while later windows hold quoted
+    history whose intent may be confident but stale.  Errors and warnings are kept, naming their window.
+    """
+    candidates = []  # (distance to the nearest cut edge, window, entity with offsets into text)
+    for w, (start, end, prediction) in enumerate(windows):
+        for e in prediction["entities"]:
+            left = e["start"] if w > 0 else math.inf  # the first window's start is the email's, not a cut
+            right = (end - start) - e["end"] if w < len(windows) - 1 else math.inf
+            candidates.append((min(left, right), w, {**e, "start": start + e["start"], "end": start + e["end"]}))
+    kept: list[dict[str, Any]] = []
+    for _, _, entity in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        if all(entity["end"] <= k["start"] or entity["start"] >= k["end"] for k in kept):
+            kept.append(entity)
+    chosen = next((p for _, _, p in windows if p["intent"] is not None), windows[0][2])
+    merged: dict[str, Any] = {
+        "text": text,
+        "intent": chosen["intent"],
+        "intent_score": chosen["intent_score"],
+        "entities": sorted(kept, key=lambda e: e["start"]),
+    }
+    for key in ("error", "warning"):
+        notes = [(w, p[key]) for w, (_, _, p) in enumerate(windows) if p.get(key)]
+        if notes:
+            many = len(windows) > 1
+            merged[key] = "; ".join(f"window {w + 1} of {len(windows)}: {n}" if many else n for w, n in notes)
+    if dropped := sum(p.get("dropped", 0) for _, _, p in windows):
+        merged["dropped"] = dropped
+    if "answer" in windows[0][2]:  # debug
+        answers = [p["answer"] for _, _, p in windows]
+        merged["answer"] = answers[0] if len(answers) == 1 else answers
+        merged["overruled"] = sum(p["overruled"] for _, _, p in windows)
+    return merged
 
 
 def build_prediction(text: str, parsed: ParsedAnswer, errors: list[str], warnings: list[str], generation=None) -> dict:

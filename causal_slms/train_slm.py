@@ -2,11 +2,12 @@
 
 Each training pair is a chat: a short system prompt naming the dataset's intents and entity types, the email as
 the user turn, and the compact JSON answer ``{"intent":...,"entities":[{"type":...,"text":...}]}`` as the
-assistant turn.  Only the answer and its end-of-turn token carry a loss.  After every epoch (or every
---eval-steps steps) the model answers a sample of the validation split (greedy, grammar-constrained, as
-``infer_slm.py`` does) and is scored with seqeval (entity micro-F1) and intent accuracy; the best evaluation's
-weights are kept, scored on the test split and saved with the tokenizer, chat template, generation config,
-labels (``small_lm.json``), ``metrics.json`` and a model card.
+assistant turn.  Only the answer and its end-of-turn token carry a loss.  An email too long for one --max-length
+pair is cut into overlapping windows, as inference reads it, each answered with the entities inside it.  After
+every epoch (or every --eval-steps steps) the model answers a sample of the validation split (greedy,
+grammar-constrained, as ``infer_slm.py`` does) and is scored with seqeval (entity micro-F1) and intent
+accuracy; the best evaluation's weights are kept, scored on the test split and saved with the tokenizer, chat
+template, generation config, labels (``small_lm.json``), ``metrics.json`` and a model card.
 
     python causal_slms/train_slm.py                                   # newest dataset in datasets/, SmolLM2 base
     python causal_slms/train_slm.py --dataset datasets/demo.json --epochs 2 --batch-size 8
@@ -37,13 +38,14 @@ from causal_slms.slm import (
     ModelError,
     SlmConfig,
     SlmTagger,
-    encode_pair,
+    encode_example,
     ensure_pad_token,
     format_answer,
     is_slm_checkpoint,
     load_model,
     score_predictions,
 )
+from datasets import Dataset
 from small_lm.data import DatasetError, load_dataset_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--test-samples", type=int, help="score only the first N test emails (default: all)")
     parser.add_argument(
-        "--max-length", type=int, default=512, help="longest training pair in tokens; longer ones are skipped"
+        "--max-length",
+        type=int,
+        default=512,
+        help="longest training pair in tokens; a longer email is read in overlapping windows (default: %(default)s)",
     )
     parser.add_argument(
         "--bf16",
@@ -128,19 +133,19 @@ def plain_examples(split) -> list[dict[str, Any]]:
     ]
 
 
-def tokenize_split(split, chat: ChatFormat, max_length: int):
-    """The split as ``input_ids``/``labels`` pairs, and how many pairs were longer than ``max_length``."""
+def tokenize_split(split, chat: ChatFormat, max_length: int) -> tuple[Dataset, int, int]:
+    """The split as ``input_ids``/``labels`` pairs, how many emails longer than ``max_length`` tokens were read in
+    windows (``encode_example``) and how many examples were skipped (an answer too long to leave room)."""
     intent_names = split.features["intent"].names
-
-    def encode(example):
-        entities = sorted(example["entities"], key=lambda e: e["start"])
-        answer = format_answer(intent_names[example["intent"]], [(e["type"], e["text"]) for e in entities])
-        pair = encode_pair(chat, example["text"], answer, max_length)
-        return pair or {"input_ids": [], "labels": []}
-
-    encoded = split.map(encode, remove_columns=split.column_names, desc="tokenizing")
-    kept = encoded.filter(lambda x: len(x["input_ids"]) > 0)
-    return kept, len(encoded) - len(kept)
+    pairs, windowed, skipped = [], 0, 0
+    for example in split:
+        encoded = encode_example(
+            chat, example["text"], intent_names[example["intent"]], example["entities"], max_length
+        )
+        pairs += encoded
+        windowed += len(encoded) > 1
+        skipped += not encoded
+    return Dataset.from_list(pairs), windowed, skipped
 
 
 def pad_collator(pad_id: int):
@@ -287,8 +292,9 @@ A fine-tune of `{info["base_model"]}` that reads a scheduling email and answers 
 JSON, written by `causal_slms/train_slm.py`.
 
 - Base model: `{info["base_model"]}`, loaded from `{info["base_folder"]}`{origin}
-- Dataset: `{info["dataset"]}` ({info["train_pairs"]} training pairs, {info["skipped_pairs"]} skipped as longer
-  than {info["max_length"]} tokens)
+- Dataset: `{info["dataset"]}` ({info["train_pairs"]} training pairs of at most {info["max_length"]} tokens;
+  {info["windowed_examples"]} longer emails read in windows, {info["skipped_pairs"]} skipped as their answer left
+  too little room)
 - Intents: {", ".join(config.intents)}; entity types: {", ".join(config.entity_types)}
 - Training: {info["steps"]} steps in {info["train_seconds"]:.0f} s ({info["step_seconds"]:.2f} s/step)
   on {info["hardware"]}
@@ -341,12 +347,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     chat = ChatFormat(tokenizer, config.system_prompt)
     ensure_pad_token(tokenizer, model, chat.end_of_turn)
-    train_data, skipped = tokenize_split(train_split, chat, args.max_length)
+    train_data, windowed, skipped = tokenize_split(train_split, chat, args.max_length)
     if len(train_data) == 0:
-        print(f"error: every training pair is longer than --max-length {args.max_length}", file=sys.stderr)
+        print(f"error: no training pair fits in --max-length {args.max_length}", file=sys.stderr)
         return 1
+    if windowed:
+        print(f"{windowed} emails too long for one {args.max_length}-token pair are read in windows", file=sys.stderr)
     if skipped:
-        print(f"warning: skipped {skipped} training pairs longer than {args.max_length} tokens", file=sys.stderr)
+        print(
+            f"warning: skipped {skipped} examples whose answer leaves less than a quarter of {args.max_length} "
+            "tokens for the email",
+            file=sys.stderr,
+        )
     # Room for the longest training answer and then some; a longer answer is reported as cut off.
     longest = max(sum(label != -100 for label in x) for x in train_data["labels"])
     config.max_new_tokens = args.max_new_tokens or int(longest * 1.5) + 8
@@ -435,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         "base_folder": base_folder,
         "dataset": str(dataset_path),
         "train_pairs": len(train_data),
+        "windowed_examples": windowed,
         "skipped_pairs": skipped,
         "max_length": args.max_length,
         "steps": result.global_step,

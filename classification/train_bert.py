@@ -67,24 +67,54 @@ def newest_dataset(folder: Path = Path("datasets")) -> Path:
 
 
 def prepare(dataset, tokenizer, max_length: int):
-    """Sub-word features: input_ids, attention_mask, labels (first sub-word only) and intent_labels."""
+    """Sub-word features: input_ids, attention_mask, labels (first sub-word only) and intent_labels.
+
+    An example longer than ``max_length`` sub-words becomes several overlapping windows (the tokenizer's
+    ``return_overflowing_tokens``, as HF does for long documents and as ``JointTagger`` reads at inference), each
+    with its words' labels and the example's intent, so the entities late in a long email are trained on too.
+    A word's label sits on its first sub-word only, and only where that sub-word is in the window: a window that
+    begins inside a word leaves the rest of the word at -100, and one that begins inside an entity starts with
+    that word's gold I- tag.
+    """
+    # A quarter of the window is repeated in the next one, as JointTagger does at inference: an entity cut at one
+    # window's edge is whole in the next unless it is longer than that, and long emails cost only a third more.
+    stride = max_length // 4
 
     def encode(batch):
-        enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        enc = tokenizer(
+            batch["tokens"],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        examples = enc.pop("overflow_to_sample_mapping")
+        offsets = enc.pop("offset_mapping")
         labels = []
-        for i, word_labels in enumerate(batch["ner_tags"]):
-            previous, row = None, []
-            for word_id in enc.word_ids(i):
-                row.append(-100 if word_id is None or word_id == previous else word_labels[word_id])
+        for i, example in enumerate(examples):
+            word_labels, previous, row = batch["ner_tags"][example], None, []
+            for word_id, (start, _) in zip(enc.word_ids(i), offsets[i], strict=True):
+                # start == 0: the word's first sub-word (a window may begin with the rest of a word).
+                first = word_id is not None and word_id != previous and start == 0
+                row.append(word_labels[word_id] if first else -100)
                 previous = word_id
             labels.append(row)
-        return {**enc, "labels": labels, "intent_labels": batch["intent"]}
+        # batched map may return more rows than it got; remove_columns drops the originals, which no longer align.
+        return {**enc, "labels": labels, "intent_labels": [batch["intent"][e] for e in examples]}
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenizing")
 
 
 def metrics_function(labels: list[str], intents: list[str]):
-    """Entity scores with seqeval (IOB2, strict) on first sub-words, and intent accuracy."""
+    """Entity scores with seqeval (IOB2, strict) on first sub-words, and intent accuracy.
+
+    Long examples are scored window by window, gold and prediction on the same words, so the score stays a fair
+    comparison between checkpoints; it is not quite the per-email score: a word in two windows counts twice, and
+    an entity's tail at a window's start (gold I- tags) is no entity to strict seqeval in gold or prediction.
+    evaluate_models.py scores whole emails as ``JointTagger`` merges them.
+    """
 
     def compute(eval_pred) -> dict[str, float]:
         token_logits, intent_logits = eval_pred.predictions

@@ -12,6 +12,7 @@ from transformers import DistilBertConfig, DistilBertForTokenClassification
 
 from classification import infer_bert, train_bert
 from classification.joint import CheckpointError, JointTagger, init_joint_model, load_checkpoint, packaged_encoder_path
+from datasets import Dataset
 from small_lm.data import bio_labels, load_dataset_file
 
 LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
@@ -161,3 +162,46 @@ def test_packaged_real_encoder_trains_end_to_end(tiny_dataset: Path, tmp_path: P
     (prediction,) = JointTagger.from_pretrained(out).predict(["Can we meet tomorrow at 3pm?"])
     assert prediction["intent"] in ("inquiry", "cancel")
     assert json.loads((out / "small_lm.json").read_text())["loaded_from"] == str(packaged_encoder_path())
+
+
+def test_long_examples_are_trained_in_overlapping_windows(tmp_path: Path):
+    tokenizer = tiny_tokenizer(tmp_path / "tokenizer")  # one sub-word per character
+    # 300 distinct words of 4-6 characters (~1,500 sub-words), with a two-word DATE every 7 words.
+    words, tags = [], []
+    for i in range(300):
+        words.append(f"w{i}{'abc'[i % 3] * (i % 3)}")
+        tags.append("B-DATE" if i % 7 == 3 else "I-DATE" if i % 7 == 4 else "O")
+    data = Dataset.from_dict(
+        {
+            "tokens": [["short", "one"], words, ["and", "another"]],
+            "ner_tags": [[0, 0], [LABELS.index(t) for t in tags], [0, 0]],
+            "intent": [0, 1, 0],
+        }
+    )
+    features = train_bert.prepare(data, tokenizer, max_length=64)
+    rows = list(features)
+    for short in (rows[0], rows[-1]):  # short examples stay one window each, with their own intent
+        assert short["intent_labels"] == 0 and sum(label != -100 for label in short["labels"]) == 2
+    windows = rows[1:-1]
+    assert len(windows) >= 20, "a 1,500-sub-word example must become many 64-sub-word windows"
+    assert all(w["intent_labels"] == 1 for w in windows), "every window carries its example's intent"
+
+    label_of = dict(zip(words, tags, strict=True))
+    carried, starts_inside_a_word, starts_inside_an_entity = set(), 0, 0
+    for window in windows:
+        pieces = tokenizer.convert_ids_to_tokens(window["input_ids"])
+        assert len(pieces) <= 64 and len(window["labels"]) == len(pieces)
+        starts_inside_a_word += pieces[1].startswith("##")
+        labeled = [p for p, label in enumerate(window["labels"]) if label != -100]
+        starts_inside_an_entity += LABELS[window["labels"][labeled[0]]] == "I-DATE"
+        for position in labeled:
+            assert not pieces[position].startswith("##"), "only a word's first sub-word carries its label"
+            end = position + 1
+            while end < len(pieces) and pieces[end].startswith("##"):
+                end += 1
+            word = pieces[position] + "".join(p[2:] for p in pieces[position + 1 : end])
+            if word in label_of:  # a word cut at the window's end is whole (and labeled) in the next window
+                assert LABELS[window["labels"][position]] == label_of[word]
+                carried.add(word)
+    assert carried == set(words), "every word's label is carried by some window"
+    assert starts_inside_a_word and starts_inside_an_entity, "the test must cover windows cut inside words/entities"

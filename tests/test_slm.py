@@ -12,12 +12,13 @@ import codecs
 import hashlib
 import json
 import random
+import re
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from slm_fixtures import REAL_MODEL, build_tiny_model, train_tiny_checkpoint, write_dataset
+from slm_fixtures import REAL_MODEL, build_tiny_model, make_examples, train_tiny_checkpoint, write_dataset
 
 from causal_slms import convert_gguf, slm
 from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
@@ -28,16 +29,20 @@ from causal_slms.slm import (
     SlmConfig,
     SlmTagger,
     build_prediction,
+    encode_example,
     encode_pair,
     ensure_pad_token,
     format_answer,
     is_slm_checkpoint,
     load_model,
     locate_entities,
+    merge_windows,
     parse_answer,
+    split_windows,
     system_prompt,
 )
-from causal_slms.train_slm import pad_collator, shared_prefix_loss
+from causal_slms.train_slm import pad_collator, shared_prefix_loss, tokenize_split
+from small_lm.data import Span, build_document, load_dataset_file, make_example, write_json_atomic
 
 INTENTS = ["inquiry", "cancel"]
 TYPES = ["DATE", "TIME", "NAME", "EMAIL"]
@@ -357,10 +362,139 @@ def test_zero_shot_tagger_for_the_evaluator(tiny_dir):
 def test_bad_inputs_give_errors_not_tracebacks(tiny):
     model, tokenizer, _ = tiny
     tagger = SlmTagger(model, tokenizer, SlmConfig(max_new_tokens=8, max_email_tokens=50))
-    empty, blank, huge = tagger.predict(["", "  \n\t ", "Meet tomorrow at 3pm. " * 5000])
+    empty, blank, long = tagger.predict(["", "  \n\t ", "Meet tomorrow at 3pm. " * 60])
     assert empty["error"] and blank["error"] and empty["entities"] == blank["entities"] == []
-    assert "truncated" in huge["warning"]
-    assert all(e["end"] <= 2000 for e in huge["entities"])
+    assert "truncated" not in long.get("warning", "")  # read in windows, not cut
+    assert all(long["text"][e["start"] : e["end"]] == e["text"] for e in long["entities"])
+
+
+# --- long emails: windows ------------------------------------------------------------------------------------------
+
+
+def long_example(n: int, seed: int = 3, sep: str = "\n") -> dict:
+    """One example made of ``n`` templated ones joined by ``sep``, with their entities moved along."""
+    text, spans = "", []
+    for x in make_examples(n, seed):
+        start = len(text) + len(sep) if text else 0
+        spans += [Span(e["type"], start + e["start"], start + e["end"]) for e in x["entities"]]
+        text = text + sep + x["text"] if text else x["text"]
+    return make_example("long", text, "cancel", spans)
+
+
+def test_email_windows_cover_the_email_overlap_and_keep_the_limit(tiny):
+    _, tokenizer, chat = tiny
+    body = long_example(30)["text"].replace("Priya", "Şahnuray ó Priya")  # characters spelled in several bytes
+    text = " \n " + body + "\n\n"
+    windows = chat.email_windows(text, 40)
+    assert len(windows) > 5
+    covered = set()
+    for n, w in enumerate(windows):
+        email_ids = w.ids[: -len(chat.suffix)]
+        assert w.ids[-len(chat.suffix) :] == chat.suffix and len(email_ids) <= 40
+        assert tokenizer.decode(email_ids) == text[w.start : w.end]  # the ids spell exactly the window's text
+        covered |= set(range(w.start, w.end))
+        if n > 0:
+            previous = windows[n - 1]
+            assert previous.start < w.start < previous.end, "consecutive windows overlap and move on"
+            assert text[w.start - 1 : w.start + 1].strip() != text[w.start - 1 : w.start + 1], "cut at a word edge"
+    assert windows[0].start == 3 and windows[-1].end == len(text.rstrip())
+    assert covered == set(range(3, len(text.rstrip()))), "every character is in some window"
+    (short,) = chat.email_windows(" " + EMAILS[1], 40)
+    assert (short.ids, short.start, short.end) == (chat.email_ids(EMAILS[1])[0], 1, 1 + len(EMAILS[1]))
+
+
+def test_split_windows_prefers_lines_then_words_and_cuts_a_long_word_last():
+    text = "aa bb cc\ndd ee ff gg"
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]  # a tokenizer that drops white space
+    assert split_windows(text, words, 5, 1) == [(0, 3), (2, 7)]  # the first cut is where the line starts
+    assert split_windows("aa bb cc dd ee ff gg", words, 5, 1) == [(0, 5), (4, 7)]  # else at a word edge
+    assert split_windows(text, words, 7, 1) == [(0, 7)]
+    # "xxxxxxxxx" is three tokens; windows of two must cut inside it, and still move on and hold every token.
+    text = "aa xxxxxxxxx bb"
+    tokens = [(0, 2), (2, 6), (6, 9), (9, 12), (12, 15)]  # " xxx" carries its space, as byte-level BPE does
+    windows = split_windows(text, tokens, 2, 1)
+    assert all(0 < j - i <= 2 for i, j in windows) and windows[0][0] == 0 and windows[-1][1] == 5
+    assert all(a[0] < b[0] <= a[1] for a, b in zip(windows, windows[1:], strict=False))
+    # The bytes of one character share its offsets and stay in one window.
+    assert split_windows("ab ó cd", [(0, 2), (2, 4), (3, 4), (4, 7)], 2, 0) == [(0, 1), (1, 3), (3, 4)]
+
+
+def test_merge_windows_moves_offsets_keeps_whole_entities_and_names_the_window():
+    text = "Hi Tom Baker, can we meet next friday at 3pm?\nReply to ana@example.com"
+    first = (0, text.index("\n"))
+    second = (text.index("friday"), len(text))  # cut between "next" and "friday"; "friday at 3pm?" is shared
+
+    def window(span, answer, errors=()):
+        parsed = parse_answer(answer, INTENTS, TYPES)
+        return (*span, build_prediction(text[span[0] : span[1]], parsed, list(errors) or parsed.errors, []))
+
+    one = window(first, format_answer("inquiry", [("NAME", "Tom Baker"), ("DATE", "next friday"), ("TIME", "3pm")]))
+    # The second window sees only "friday" of the date, writes "3pm" again and the email, and is cut off.
+    two = window(
+        second,
+        format_answer("cancel", [("DATE", "friday"), ("TIME", "3pm"), ("EMAIL", "ana@example.com")]),
+        ["answer cut off after 40 tokens; kept 3 complete entities"],
+    )
+    merged = merge_windows(text, [one, two])
+    found = [(e["type"], e["text"]) for e in merged["entities"]]
+    assert found == [("NAME", "Tom Baker"), ("DATE", "next friday"), ("TIME", "3pm"), ("EMAIL", "ana@example.com")]
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in merged["entities"])  # offsets into the full text
+    assert merged["intent"] == "inquiry" and merged["text"] == text  # the first window's intent
+    assert merged["error"].startswith("window 2 of 2: answer cut off")  # and its entities are kept
+    no_intent = window(first, '{"intent":"inq', ["answer cut off after 3 tokens; kept 0 complete entities"])
+    assert merge_windows(text, [no_intent, two])["intent"] == "cancel"
+    alone = merge_windows(text, [(0, len(text), one[2])])
+    assert alone == {**one[2], "text": text} and "error" not in alone
+
+
+def test_a_long_email_is_read_whole_in_one_batched_generation(tiny, monkeypatch):
+    model, tokenizer, chat = tiny
+    text = long_example(400)["text"]
+    assert len(text.split()) > 3000
+    calls = []
+    monkeypatch.setattr(slm, "generate", lambda *a, **kw: calls.append(a[3]) or generate(*a, **kw))
+    tagger = SlmTagger(model, tokenizer, SlmConfig(max_new_tokens=12))
+    short, long = tagger.predict([EMAILS[0], text], batch_size=4)
+    (rows,) = calls  # every window of every email in the same call
+    assert len(rows) == 1 + len(chat.email_windows(text, 1024)) > 3
+    assert all(len(row) <= 1024 + len(chat.suffix) for row in rows)
+    assert long["text"] == text and "truncated" not in long.get("warning", "")
+    spans = sorted((e["start"], e["end"]) for e in long["entities"])
+    assert all(text[e["start"] : e["end"]] == e["text"] for e in long["entities"])
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), "no entity twice from an overlap"
+    assert short["text"] == EMAILS[0]
+
+
+def test_long_training_emails_become_windows_with_their_own_entities(tiny, tmp_path):
+    _, tokenizer, chat = tiny
+    # ~350 email tokens: with the tiny tokenizer's ~180-token prompt and ~180-token answer, not one 512-token pair.
+    small_talk = "\n" + "the rest is small talk about the weather and our weekend plans. " * 4 + "\n"
+    example = long_example(3, sep=small_talk)
+    pairs = encode_example(chat, example["text"], "cancel", example["entities"], 512)
+    assert len(pairs) > 2 and all(len(p["input_ids"]) <= 512 for p in pairs)
+    answered = []
+    for pair in pairs:
+        first = next(n for n, label in enumerate(pair["labels"]) if label != -100)
+        window = tokenizer.decode(pair["input_ids"][len(chat.prefix) : first - len(chat.suffix)])
+        assert window in example["text"]
+        answer = json.loads(tokenizer.decode(pair["input_ids"][first:-1]))
+        assert answer["intent"] == "cancel"
+        position = 0
+        for entity in answer["entities"]:  # every answered entity is in the window, in order
+            position = window.index(entity["text"], position) + len(entity["text"])
+        answered += [(e["type"], e["text"]) for e in answer["entities"]]
+    assert all(answered.count(k) >= [(e["type"], e["text"]) for e in example["entities"]].count(k) for k in answered)
+    assert {(e["type"], e["text"]) for e in example["entities"]} <= set(answered)
+    short = make_examples(1)[0]
+    answer = format_answer(short["intent"], [(e["type"], e["text"]) for e in short["entities"]])
+    assert encode_example(chat, short["text"], short["intent"], short["entities"], 512) == [
+        encode_pair(chat, short["text"], answer, 512)
+    ]
+    splits = {"train": [short, example], "validation": [short], "test": [short]}
+    path = tmp_path / "long.json"
+    write_json_atomic(path, build_document(splits, TYPES, INTENTS, {"generator": "tests"}))
+    data, windowed, skipped = tokenize_split(load_dataset_file(path)["train"], chat, 512)
+    assert (len(data), windowed, skipped) == (1 + len(pairs), 1, 0)
 
 
 # --- training and inference scripts ----------------------------------------------------------------------------------
