@@ -196,6 +196,8 @@ class _Recorder:
     """A stand-in tagger that records what it is shown and tags every "Soren" as a NAME: it tests what reaches a
     model and how its offsets come back, not a model."""
 
+    intents = ["inquiry", "cancel"]
+
     def __init__(self) -> None:
         self.seen: list[str] = []
 
@@ -304,3 +306,15 @@ def test_infer_slm_reads_every_message_of_an_mbox(tmp_path: Path, capsys):
     assert "no text part" in predictions[1]["error"]
     for p in predictions:
         assert all(p["text"][e["start"] : e["end"]] == e["text"] for e in p["entities"])
+
+
+def test_evaluator_scores_gold_raw_messages_with_their_own_offsets():
+    import evaluate_models
+
+    raw = (FIXTURES / "pasted_raw.txt").read_text()
+    gold = make_example("raw-1", raw, "inquiry", [Span("NAME", m.start(), m.end()) for m in re.finditer("Soren", raw)])
+    recorder = _Recorder()
+    candidate = evaluate_models.Candidate("recorder", "test", recorder)
+    metrics, rows = evaluate_models.score(candidate, [gold], batch_size=4)
+    assert transport_words_in(recorder.seen[0]) == [], "the model reads the gold text masked"
+    assert metrics["entities"]["NAME"]["f1"] == 1.0 and rows[0]["errors"] == 0
