@@ -1,24 +1,28 @@
 """Offline synthetic data: scheduling messages with entity spans and an intent, no API key and no network.
 
-A model trained only on this data is measured on real messages: short spoken assistant commands ("cancel my
-meeting with john tomorrow at nine am") and emails.  Simple templates reach near-perfect scores on their own
-data and then over-tag real text, so the generator aims at variety and at hard negatives:
+A model trained only on this data is measured on real messages: short spoken assistant commands and real work
+email.  Simple templates reach near-perfect scores on their own data and then over-tag real text, so the
+generator aims at variety and at hard negatives:
 
-- four styles: voice commands (lowercase, no punctuation, numbers spelled out, wake words), chat messages,
+- short styles: voice commands (lowercase, no punctuation, numbers spelled out, wake words), chat messages,
   emails (greeting, body, sign-off with the sender's name) and email threads (replies and forwards with quoted
   text, whose intent is the top message's);
+- whole-message styles (small_lm/data/work_email.yaml holds their word lists and templates): raw emails with
+  header blocks (display names and addresses, To/Cc lists, RE:/FW: subjects, send dates, sometimes MIME
+  lines), signatures, "Original Message" blocks, quoted replies and forwards; talk announcements with fields;
+  calendar and conference-call invitations with dial-in numbers and agendas.  Names come as work email writes
+  them: surname alone, "J. Baker", "Baker, Ann", handles, initials, titles;
 - many surface forms per entity (see small_lm.guideline): "tomorrow", "the twenty first", "2024-06-03",
-  "half past two", "10-11am", names from many locales, written and spoken email addresses;
+  "half past two", "10-11am", "04-May-95", "1530 hrs", names from many locales, written and spoken addresses;
 - entity-like words that are not entities, in the same positions as entities: "my boss", "mom", "the offsite",
-  "room 4B", "every monday", "for an hour", "in ten minutes", "Good morning", "alexa", "May I ask", and about one
-  message in eight with no entity at all;
-- what real assistant commands hold: places ("lunch in austin texas", "a holiday in spain", "at joe's pizza",
-  untagged unless LOCATION is requested), holidays and occasions ("valentine's day", "christmas party": events,
-  never DATEs), possessive names ("anna's birthday" tags "anna"), command shapes ("remind me", "add ... to my
-  calendar", "send an email to") carrying inquiry and cancel requests, spoken addresses ("anna dot lee at gmail
-  dot com", about one message in forty, often with the person's NAME as a separate mention), recogniser
-  spellings ("five p. m.", "ten o'clock", "june fourteenth two thousand and seventeen", "the next five days"),
-  lists of names ("with mike jim and bob") and first names that are also words ("will", "june", "bill").
+  "room 4B", "every monday", "for an hour", "in ten minutes", "Good morning", "alexa", "May I ask", when a
+  message was sent, and numbers of every kind (rooms, extensions, phones, amounts, tickets, versions);
+- what assistant commands hold: places (untagged unless LOCATION is requested), holidays and occasions
+  (events, never DATEs), possessive names ("priya's recital" tags "priya"), command shapes ("remind me", "add ...
+  to my calendar", "send an email to") carrying inquiry and cancel requests, spoken addresses ("dana dot kim at
+  example dot org", often with the person's NAME as a separate mention), recogniser spellings ("five p. m.",
+  "ten o'clock", years in words, day spans counted from now), lists of names ("with rosa tariq and ken") and
+  first names that are also words ("will", "june", "bill").
 
 Text is assembled from pieces, ``(text, entity type or None)``; spans come from where each entity piece was
 put, never from searching the finished text.  Templates are strings with ``[a|b|]`` alternatives (an empty one
@@ -35,15 +39,18 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import yaml
 from faker import Faker
 
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, make_example, tokenize
+from small_lm.styles import default_mix
 
 Piece = tuple[str, "str | None"]  # (text, entity type or None for plain text)
 
 NO_ENTITY_RATE = 0.04  # messages built with no entities at all, whatever the template
-STYLE_WEIGHTS = {"voice": 0.42, "chat": 0.2, "email": 0.28, "thread": 0.1}
 
 # -----------------------------------------------------------------------------
 # word lists (entity-like words that are NOT entities are the point of most of them)
@@ -356,7 +363,8 @@ def _pools() -> Pools:
         phones += [p for p in (fake.phone_number() for _ in range(40)) if "x" not in p]
     fake = _faker("en_US")
     fake.seed_instance(3)
-    companies += [fake.company() for _ in range(20)]
+    # Not "Ruiz, Copeland and Alvarez": a firm named as a list of surnames reads as a list of NAMEs.
+    companies += [c for c in (fake.company() for _ in range(30)) if "," not in c and " and " not in c][:20]
     cities += [c for c, _ in US_CITY_STATE] + [c for c, _ in CITY_COUNTRY]
     cities += [fake.city() for _ in range(15)]  # "West Donald", "Lake Jennifer": a name inside a place
     countries = list(COUNTRIES) + [c for c in (fake.country() for _ in range(40)) if len(c) < 16]
@@ -487,7 +495,7 @@ def _date_value(ctx: Ctx) -> tuple[str, str]:
                          f"the {_ordinal(d)} to the {_ordinal(e)}", f"{d}-{e} {_cap(month)}")), kind  # fmt: skip
     if kind == "span":  # day ranges counted from now; holidays are events, not DATEs (see HOLIDAYS)
         if ctx.chance(0.35):
-            return ctx.pick(("two days from now", "a week from today", "three days from now", "a week from friday",
+            return ctx.pick(("two days from now", "a week from now", "three days from now", "a week from friday",
                              "two weeks from today", "a week from tomorrow", "a week from monday")), "from"  # fmt: skip
         n = ctx.pick(("two", "three", "five", "seven", "ten", "few", "couple of"))
         n = (
@@ -503,7 +511,7 @@ def _date_value(ctx: Ctx) -> tuple[str, str]:
         return ctx.pick((f"{month} {_ordinal(d)}", f"{month} {d}", f"the {_ordinal(d)} of {month}")), kind
     if spoken:
         nth = _ordinal_word(d)
-        if ctx.chance(0.2):  # "june fourteenth two thousand and seventeen"
+        if ctx.chance(0.2):  # a year in words after the day
             year = _year_words(ctx, rng.randint(2016, 2027))
             return ctx.pick((f"{month} {nth} {year}", f"the {nth} of {month} {year}", f"{month} {_number(d)} {year}",
                              f"{month} the {nth} {year}")), kind  # fmt: skip
@@ -799,7 +807,7 @@ def _slot_first(ctx: Ctx, fb: str | None) -> list[Piece]:
 
 
 def _name_list(ctx: Ctx) -> list[Piece]:
-    """Two to four NAMEs, each its own span: "mike jim and bob", "Anna, Raj and Li"."""
+    """Two to four NAMEs, each its own span: "rosa tariq and ken", "Anna, Raj and Li"."""
     n = ctx.rng.choices((2, 3, 4), (50, 35, 15))[0]
     voice = ctx.style == "voice"
     spaced = voice and ctx.chance(0.5)  # no commas or "and" between the first ones
@@ -1352,7 +1360,7 @@ VOICE = {
         "{wake}remind me to call {person} {when}",
         "{wake}set an alarm for {time:later}",
         "{wake}forward the [latest|last] email to {contact}",
-        "{wake}do i have any new emails [from {name}|]",
+        "{wake}[any|are there] new emails [from {name}|] for me",
         "{wake}take a note about {topic}",
         "{wake}text {person} that i'm running late",
         "{wake}remind me to [call|text|email] {pname} {in_duration}",
@@ -1570,7 +1578,7 @@ EMAIL_FILLERS = (
     "Please use the usual zoom link.", "Room {n} only holds {n} people.", "My manager asked me to reach out.",
     "Feel free to forward this to {role}.", "I'm on PTO until {date:further notice}.",
     "P.S. Thanks again for your help with {topic}.", "{name} from {company} mentioned {topic}.",
-    "Just a heads-up that parking in building 2 is closed.", "Let me know if you have any questions.",
+    "Just a heads-up that parking in building 2 is closed.", "Shout if anything is unclear.",
     "The team has been swamped with {topic}.", "We have a date with {company} for the demo.",
     "Happy Friday!", "Thanks in advance.", "Apologies for any inconvenience.", "Will do my best to keep it short.",
     "My number is {phone:on the team page} if anything changes.",
@@ -1650,6 +1658,8 @@ def _typo(ctx: Ctx, s: str) -> str:
 def restyle(pieces: list[Piece], ctx: Ctx) -> list[Piece]:
     """Casing and punctuation habits, applied to each piece (lowercasing can change a string's length)."""
     rng = ctx.rng
+    if ctx.style in WHOLE_MESSAGE_STYLES:  # saved messages keep their casing and layout
+        return pieces
     if ctx.style == "voice":
         drop = ctx.chance(0.2)
         case = rng.choices(("lower", "first", "title"), (88, 9, 3))[0]
@@ -1810,7 +1820,8 @@ def _email_message(intent: str, ctx: Ctx) -> list[Piece]:
 
 
 def _quote_header(ctx: Ctx) -> list[Piece]:
-    """'On Tue, Jun 4, 2024 at 10:15 AM Anna Lee <anna.lee@x.com> wrote:' or an Outlook-style block."""
+    """'On Tue, Jun 4, 2024 at 10:15 AM Anna Lee <anna.lee@x.com> wrote:' or an Outlook-style block.  When the
+    quoted message was sent is not a DATE or TIME (see the guideline): it stays untagged, as a hard negative."""
     date = dt.date(2024, 1, 1) + dt.timedelta(days=ctx.rng.randrange(3 * 365))
     h, m = _hour(ctx)
     clock = f"{h % 12 or 12}:{m:02d} {'AM' if h < 12 else 'PM'}"
@@ -1821,16 +1832,10 @@ def _quote_header(ctx: Ctx) -> list[Piece]:
     if not name and not address:
         return lit("-----Original Message-----\n")
     if ctx.chance(0.6):
-        out: list[Piece] = []
-        if ctx.has("DATE"):
-            out += lit("On ") + ent(date.strftime("%a, %b ") + f"{date.day}, {date.year}", "DATE")
-        if ctx.has("TIME"):
-            out += lit(" at " if out else "At ") + ent(clock, "TIME")
-        return out + lit(", " if out else "") + name + lit(" ") + address + lit(" wrote:\n")
+        stamp = date.strftime("%a, %b ") + f"{date.day}, {date.year}" + (f" at {clock}" if ctx.chance(0.7) else "")
+        return lit(f"On {stamp}, ") + name + lit(" ") + address + lit(" wrote:\n")
     out = lit("From: ") + name + lit(" ") + address + lit("\n")
-    if ctx.has("DATE") and ctx.has("TIME"):
-        out += lit("Sent: ") + ent(date.strftime("%A, %B ") + f"{date.day}, {date.year}", "DATE") + lit(" ")
-        out += ent(clock, "TIME") + lit("\n")
+    out += lit("Sent: " + date.strftime("%A, %B ") + f"{date.day}, {date.year} {clock}\n")
     return out + lit("Subject: ") + render(ctx.pick(SUBJECTS["inquiry"]), ctx) + lit("\n")
 
 
@@ -1849,7 +1854,577 @@ def _thread_message(intent: str, ctx: Ctx) -> list[Piece]:
     return out + _quote_header(ctx) + lit("> ") + quoted
 
 
-MESSAGE_BUILDERS = {"voice": _voice_message, "chat": _chat_message, "email": _email_message, "thread": _thread_message}
+# -----------------------------------------------------------------------------
+# whole messages (raw_email, announcement, invitation): header blocks, signatures, quoted earlier messages,
+# announcements and invitations.  Word lists and templates are data (data/work_email.yaml); the code below is
+# the values that need logic (names as written at work, addresses, dates, times, numbers) and the layouts.
+
+WORK_EMAIL_FILE = Path(__file__).with_name("data") / "work_email.yaml"
+WHOLE_MESSAGE_STYLES = ("raw_email", "announcement", "invitation")
+
+
+class DataFileError(ValueError):
+    """A data file that does not have the expected shape; the message names the file, the key and the entry."""
+
+
+def _weighted_entries(path: Path, key: str, entries: Any) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """A list of strings (equal weights) or [text, weight] pairs, checked; templates are parsed (slot names)."""
+    if not isinstance(entries, list) or not entries:
+        raise DataFileError(f"{path.name}: {key}: expected a non-empty list")
+    texts, weights = [], []
+    for i, entry in enumerate(entries):
+        text, weight = (entry, 1.0) if isinstance(entry, str) else (entry if isinstance(entry, list) else (None, None))
+        if (
+            not isinstance(text, str)
+            or isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or weight <= 0
+            or (isinstance(entry, list) and len(entry) != 2)
+        ):
+            raise DataFileError(f"{path.name}: {key}[{i}]: expected a string or [text, weight > 0], got {entry!r}")
+        try:
+            _parse(text)
+        except KeyError as err:
+            raise DataFileError(f"{path.name}: {key}[{i}]: {err.args[0]}") from None
+        texts.append(text)
+        weights.append(float(weight))
+    return tuple(texts), tuple(weights)
+
+
+def load_word_lists(path: Path) -> dict[str, Any]:
+    """Every list of a data file as ``(texts, weights)``; a mapping of lists (e.g. per intent) stays a mapping."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataFileError(f"{path.name}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise DataFileError(f"{path.name}: expected a mapping of list names to lists")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            out[key] = {sub: _weighted_entries(path, f"{key}.{sub}", v) for sub, v in value.items()}
+        else:
+            out[key] = _weighted_entries(path, key, value)
+    return out
+
+
+def _work(key: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    return _work_lists()[key]
+
+
+@functools.cache
+def _work_lists() -> dict[str, Any]:
+    lists = load_word_lists(WORK_EMAIL_FILE)
+    needed = {"departments", "acronyms", "tickers", "exchanges", "projects", "products", "universities", "buildings",
+              "job_titles", "company_suffixes", "disclaimers", "list_names", "no_reply_names", "work_fillers",
+              "greetings", "signoffs", "reply_notes", "talk_topics", "announcement_intros", "abstract_sentences",
+              "agenda_items", "time_zones"}  # fmt: skip
+    if missing := sorted(needed - set(lists)):
+        raise DataFileError(f"{WORK_EMAIL_FILE.name}: missing lists {missing}")
+    return lists
+
+
+def _draw(ctx: Ctx, key: str) -> str:
+    texts, weights = _work(key)
+    return ctx.rng.choices(texts, weights)[0]
+
+
+def _say(ctx: Ctx, key: str) -> list[Piece]:
+    """A template from a list of the data file, rendered."""
+    return render(_draw(ctx, key), ctx)
+
+
+def _company(ctx: Ctx) -> str:
+    name = ctx.pick(ctx.pools.companies)
+    return name if " " in name or ctx.chance(0.5) else f"{name} {_draw(ctx, 'company_suffixes')}"
+
+
+def _domain(ctx: Ctx, company: str | None = None) -> str:
+    words = re.sub(r"[^a-z ]", "", _fold(company or ctx.pick(ctx.pools.companies)).lower()).split() or ["acme"]
+    return f"{words[0]}.{ctx.pick(('com', 'com', 'example', 'net', 'org', 'co.uk', 'de'))}"
+
+
+# --- numbers that are not dates or times ---
+
+
+def _ext(ctx: Ctx) -> str:
+    n = ctx.rng.randint(1000, 9999)
+    return ctx.pick((f"x{n}", f"ext. {n}", f"x{ctx.rng.randint(2, 9)}-{n}", f"extension {n}", f"Ext {n}"))
+
+
+def _room(ctx: Ctx) -> str:
+    n = ctx.rng.randint(100, 4999)
+    return ctx.pick((f"Room {n}", f"room {n}", f"Rm {n}{ctx.pick('ABC')}", f"Conf Rm {n % 40}{ctx.pick('ABCD')}",
+                     f"{ctx.pick('NSEW')}{n}", f"Room {n % 90}-{ctx.rng.randint(100, 399)}"))  # fmt: skip
+
+
+def _amount(ctx: Ctx) -> str:
+    n = ctx.rng.choice((ctx.rng.randint(5, 999) * 100, ctx.rng.randint(1, 99) * 1000, ctx.rng.randint(12, 999)))
+    return ctx.pick((f"${n:,}", f"${n / 1000:.1f}K", f"${ctx.rng.randint(1, 40)}.{ctx.rng.randint(1, 9)} million",
+                     f"EUR {n:,}", f"£{n:,}", f"{n:,} USD"))  # fmt: skip
+
+
+def _ticket(ctx: Ctx) -> str:
+    n = ctx.rng.randint(1000, 999999)
+    return ctx.pick((f"#{n}", f"INC-{n}", f"PO {4500000000 + n}", f"CASE-{n % 10000}", f"{n}", f"REQ{n:07d}"))
+
+
+def _percent(ctx: Ctx) -> str:
+    r = ctx.rng
+    return ctx.pick((f"{r.randint(2, 60)}%", f"{r.randint(1, 9)}.{r.randint(1, 9)}%", f"{r.randint(2, 30)} percent"))
+
+
+def _version(ctx: Ctx) -> str:
+    r = ctx.rng
+    return ctx.pick(
+        (f"{r.randint(1, 9)}.{r.randint(0, 12)}", f"{r.randint(1, 4)}.{r.randint(0, 9)}.{r.randint(0, 20)}")
+    )
+
+
+def _count(ctx: Ctx) -> str:
+    return str(ctx.rng.choice((ctx.rng.randint(2, 12), ctx.rng.randint(2, 60))))
+
+
+def _street_address(ctx: Ctx) -> str:
+    return f"{ctx.rng.randint(1, 9999)} {ctx.pick(STREET_BASES)} {ctx.pick(STREET_TYPES)}" + ctx.pick(
+        ("", "", f", Suite {ctx.rng.randint(100, 3999)}", f", {_ordinal(ctx.rng.randint(2, 40))} Floor")
+    )
+
+
+def _city_state_zip(ctx: Ctx) -> str:
+    city, state = ctx.pick(US_CITY_STATE)
+    abbr = "".join(w[0] for w in state.split())[:2].upper() if " " in state else state[:2].upper()
+    return ctx.pick(
+        (f"{city}, {abbr} {ctx.rng.randint(10000, 99999)}", f"{city}, {state} {ctx.rng.randint(10000, 99999)}")
+    )
+
+
+def _phone_text(ctx: Ctx) -> str:
+    a, b, c = ctx.rng.randint(200, 989), ctx.rng.randint(200, 999), ctx.rng.randint(0, 9999)
+    return ctx.pick((f"({a}) {b}-{c:04d}", f"{a}-{b}-{c:04d}", f"{a}.{b}.{c:04d}", f"+1 {a} {b} {c:04d}",
+                     f"+44 20 {b}0 {c:04d}", f"1-800-{b}-{c:04d}", ctx.pick(ctx.pools.phones)))  # fmt: skip
+
+
+def _spot(ctx: Ctx, text: str) -> list[Piece]:
+    """A room, building or street address: a LOCATION when that type is requested, else a hard negative."""
+    return ent(text, "LOCATION") if ctx.has("LOCATION") else lit(text)
+
+
+def _slot_phone_number(ctx: Ctx, fb: str | None) -> list[Piece]:
+    text = _phone_text(ctx)
+    return ent(text, "PHONE") if ctx.has("PHONE") else lit(text)
+
+
+# --- people as work email writes them ---
+
+
+def _work_name(ctx: Ctx, person: tuple[str, str] | None = None, form: str | None = None) -> list[Piece]:
+    """A NAME in one of the forms of work email: full, first, surname alone, "J. Baker", "Baker, Ann", a title
+    and surname ("Dr. Baker" tags "Baker"), a handle ("jbaker"), initials ("AB"), or with a middle initial."""
+    if not ctx.has("NAME"):  # never an untagged name: a role in its place
+        return lit(ctx.pick(("the organiser", "the office", "our team", "the coordinator")))
+    first, last = person or _person(ctx)
+    if form is None:
+        form = ctx.rng.choices(("full", "first", "last", "initial", "last_first", "title", "handle", "initials",
+                                "middle"), (38, 20, 8, 8, 12, 6, 3, 2, 3))[0]  # fmt: skip
+    if form == "title":
+        return lit(ctx.pick(TITLES) + " ") + ent(last, "NAME")
+    text = {
+        "full": f"{first} {last}",
+        "first": first,
+        "last": last,
+        "initial": f"{first[0]}. {last}",
+        "last_first": f"{last}, {first}",
+        "handle": (re.sub(r"[^a-z]", "", _fold(first[0] + last).lower()) or "jdoe"),
+        "initials": (_fold(first[0] + last[0]).upper() or "JD"),
+        "middle": f"{first} {ctx.pick('ABCDEFGHJKLMNPRSTW')}. {last}",
+    }[form]
+    return ent(text, "NAME")
+
+
+def _slot_title_last(ctx: Ctx, fb: str | None) -> list[Piece]:
+    return _work_name(ctx, form="title") if ctx.has("NAME") and ctx.chance(0.8) else lit(fb or "all")
+
+
+def _surname_list(ctx: Ctx) -> list[Piece]:
+    """ "Lopez, Chen & Baker": each surname its own NAME."""
+    n = ctx.rng.randint(2, 4)
+    out: list[Piece] = []
+    for i in range(n):
+        if i:
+            out += lit(", " if i < n - 1 else ctx.pick((" & ", " and ", ", ")))
+        out += ent(_person(ctx)[1], "NAME")
+    return out
+
+
+def _address(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
+    """One sender or recipient as a header writes it: display name and address in one of several forms."""
+    first, last = person or _person(ctx)
+    email = _email_address(ctx, first, last)
+    if ctx.chance(0.5):  # work address on the company's domain
+        email = email.split("@")[0] + "@" + _domain(ctx)
+    has_name, has_email = ctx.has("NAME"), ctx.has("EMAIL")
+    if not has_name and not has_email:
+        return lit(ctx.pick(GROUPS))
+    if not has_name:
+        return ent(email, "EMAIL")
+    if not has_email:
+        return _work_name(ctx, (first, last), ctx.pick(("full", "full", "last_first")))
+    form = ctx.rng.choices(("display", "quoted_last_first", "bare", "name_only", "last_first_only", "paren"),
+                           (40, 12, 18, 14, 12, 4))[0]  # fmt: skip
+    if form == "display":
+        return ent(f"{first} {last}", "NAME") + lit(" <") + ent(email, "EMAIL") + lit(">")
+    if form == "quoted_last_first":
+        return lit('"') + ent(f"{last}, {first}", "NAME") + lit('" <') + ent(email, "EMAIL") + lit(">")
+    if form == "bare":
+        return ent(email, "EMAIL")
+    if form == "name_only":
+        return ent(f"{first} {last}", "NAME")
+    if form == "last_first_only":
+        return ent(f"{last}, {first}", "NAME")
+    return ent(email, "EMAIL") + lit(" (") + ent(f"{first} {last}", "NAME") + lit(")")
+
+
+def _list_address(ctx: Ctx) -> list[Piece]:
+    """A mailing list or a no-reply sender: an EMAIL whose local part is not a person."""
+    local = _draw(ctx, "list_names" if ctx.chance(0.8) else "no_reply_names")
+    address = f"{local}@{_domain(ctx)}"
+    return ent(address, "EMAIL") if ctx.has("EMAIL") else lit(ctx.pick(("All Staff", "Seminar List", "Team")))
+
+
+def _recipients(ctx: Ctx, n: int) -> list[Piece]:
+    sep = ctx.pick(("; ", ", ", "; "))
+    out: list[Piece] = []
+    for i in range(n):
+        out += (lit(sep) if i else []) + (_address(ctx) if ctx.chance(0.93) else _list_address(ctx))
+    return out
+
+
+# --- when a message was sent (never an entity: see the guideline) and dates and times as written at work ---
+
+
+def _sent_stamp(ctx: Ctx, form: str | None = None) -> str:
+    when = dt.datetime(1998, 1, 1) + dt.timedelta(minutes=ctx.rng.randrange(28 * 365 * 24 * 60))
+    h12 = when.hour % 12 or 12
+    ap = "AM" if when.hour < 12 else "PM"
+    form = form or ctx.pick(("rfc", "outlook", "numeric", "short"))
+    if form == "rfc":
+        zone = ctx.pick(("-0500", "-0600", "-0800", "+0000", "+0100", "+0530", "-0700 (PDT)", "+0200 (CEST)"))
+        return f"{when:%a}, {when.day} {when:%b %Y %H:%M:%S} {zone}"
+    if form == "outlook":
+        return f"{when:%A, %B %d, %Y} {h12}:{when.minute:02d} {ap}"
+    if form == "numeric":
+        return f"{when:%m/%d/%Y} {h12:02d}:{when.minute:02d} {ap}"
+    return f"{when:%a %m/%d/%Y} {h12}:{when.minute:02d} {ap}"
+
+
+def _work_date(ctx: Ctx) -> str:
+    """A DATE as work email writes it: "Thursday, May 4th", "5/4/01", "04-May-95", "Thu 4 May", ..."""
+    d = dt.date(1995, 1, 1) + dt.timedelta(days=ctx.rng.randrange(30 * 365))
+    forms = (
+        f"{d:%A}, {d:%B} {_ordinal(d.day)}", f"{d:%A}, {d:%B} {d.day}", f"{d:%A}, {d:%B} {d.day}, {d.year}",
+        f"{d:%B} {d.day}", f"{d:%B} {_ordinal(d.day)}", f"{d.month}/{d.day}/{d:%y}", f"{d.month}/{d.day}",
+        f"{d:%d-%b-%y}", f"{d.day} {d:%B %Y}", f"{d:%a} {d.day} {d:%b}", f"{d:%a}, {d.month}/{d.day}",
+        f"{d:%A} {d.day} {d:%B}", f"{d:%Y-%m-%d}", f"{d:%A}", f"{d:%a %b} {d.day}",
+    )  # fmt: skip
+    return ctx.rng.choices(forms, (10, 8, 6, 8, 5, 6, 4, 5, 5, 4, 3, 3, 3, 6, 4))[0]
+
+
+def _work_time(ctx: Ctx, single: bool = False) -> str:
+    """A TIME as work email writes it: "3:30 p.m.", "1530 hrs", "10am CST", or a range as one span."""
+    h, m = _hour(ctx)
+    h = min(max(h, 7), 19)
+    h12, ap = h % 12 or 12, "AM" if h < 12 else "PM"
+    zone = ctx.pick(("", "", "", " CST", " EST", " PST", " CDT", " GMT", " ET", " (CT)"))
+    one = ctx.rng.choices(
+        (f"{h12}:{m:02d} {ap}", f"{h12}:{m:02d} {ap.lower()[0]}.m.", f"{h12}:{m:02d}{ap.lower()}",
+         f"{h:02d}{m:02d} hrs", f"{h12}{ap.lower()}{zone}", f"{h12}:{m:02d} {ap}{zone}", f"{h:02d}:{m:02d}", "noon",
+         f"{h12}:{m:02d}"),
+        (18, 10, 10, 4, 10, 8, 8, 2, 6),
+    )[0]  # fmt: skip
+    if single or ctx.chance(0.55):
+        return one
+    h2 = h + ctx.rng.randint(1, 2)
+    m2 = ctx.pick((0, 30, 0, 15))
+    e12, ap2 = h2 % 12 or 12, "AM" if h2 < 12 else "PM"
+    return ctx.pick((f"{h12}:{m:02d} - {e12}:{m2:02d}", f"{h12}:{m:02d}-{e12}:{m2:02d} {ap2}",
+                     f"{h12}:{m:02d} {ap}-{e12}:{m2:02d} {ap2}", f"{h12}:{m:02d} {ap} - {e12}:{m2:02d} {ap2}{zone}",
+                     f"{h:02d}:{m:02d}-{h2:02d}:{m2:02d}", f"{h12}-{e12} {ap2.lower()}"))  # fmt: skip
+
+
+def _date_time(ctx: Ctx) -> list[Piece]:
+    """A date and a time as one field value: "Thursday, May 4th, 3:30 - 5:00 PM" (DATE and TIME)."""
+    out: list[Piece] = ent(_work_date(ctx), "DATE") if ctx.has("DATE") else lit(ctx.pick(("TBD", "see below")))
+    if ctx.has("TIME"):
+        out += lit(ctx.pick((", ", " ", " at ", " from ", " @ "))) + ent(_work_time(ctx), "TIME")
+    return out
+
+
+SLOTS.update({
+    "phone_number": _slot_phone_number,
+    "ext": lambda ctx, fb: lit(_ext(ctx)),
+    "room": lambda ctx, fb: _spot(ctx, _room(ctx)),
+    "building": lambda ctx, fb: _spot(ctx, _draw(ctx, "buildings")),
+    "floor": lambda ctx, fb: lit(_ordinal(ctx.rng.randint(2, 40))),
+    "amount": lambda ctx, fb: lit(_amount(ctx)),
+    "percent": lambda ctx, fb: lit(_percent(ctx)),
+    "ticket": lambda ctx, fb: lit(_ticket(ctx)),
+    "version": lambda ctx, fb: lit(_version(ctx)),
+    "count": lambda ctx, fb: lit(_count(ctx)),
+    "count2": lambda ctx, fb: lit(_count(ctx)),
+    "big_count": lambda ctx, fb: lit(f"{ctx.rng.randint(2, 900) * 100:,}"),
+    "year": lambda ctx, fb: lit(str(ctx.rng.randint(1985, 2024))),
+    "price": lambda ctx, fb: lit(f"${ctx.rng.randint(3, 180)}.{ctx.rng.randint(0, 99):02d}"),
+    "ticker": lambda ctx, fb: lit(_draw(ctx, "tickers") if ctx.chance(0.6) else
+                                  f"{_draw(ctx, 'exchanges')}: {_draw(ctx, 'tickers')}"),
+    "dept": lambda ctx, fb: lit(_draw(ctx, "departments")),
+    "acronym": lambda ctx, fb: lit(_draw(ctx, "acronyms")),
+    "project": lambda ctx, fb: lit(_draw(ctx, "projects")),
+    "product": lambda ctx, fb: lit(_draw(ctx, "products")),
+    "university": lambda ctx, fb: lit(_draw(ctx, "universities")),
+    "street_address": lambda ctx, fb: _spot(ctx, _street_address(ctx)),
+    "city_state_zip": lambda ctx, fb: lit(_city_state_zip(ctx)),
+    "title_last": _slot_title_last,
+})  # fmt: skip
+
+
+# --- layouts ---
+
+
+def _header(ctx: Ctx, label: str, value: list[Piece]) -> list[Piece]:
+    pad = ctx.rng.choices((" ", "\t", "  ", " \t"), (70, 15, 10, 5))[0]
+    return lit(f"{label}:{pad}") + value + lit("\n")
+
+
+def _transport_lines(ctx: Ctx) -> list[Piece]:
+    """MIME and transport header lines, as raw messages carry them: never entities (and masked at inference)."""
+    host = _domain(ctx)
+    lines = [
+        f"Message-ID: <{ctx.rng.randint(10**6, 10**9)}.{ctx.rng.randint(10**9, 10**12)}.JavaMail.mail@{host}>",
+        "MIME-Version: 1.0", f"Content-Type: text/plain; charset={ctx.pick(('us-ascii', 'utf-8', 'iso-8859-1'))}",
+        f"Content-Transfer-Encoding: {ctx.pick(('7bit', 'quoted-printable', '8bit'))}",
+        f"X-Mailer: {ctx.pick(('Microsoft Outlook 16.0', 'Lotus Notes Release 5.0.8', 'Apple Mail (2.3654)'))}",
+        f"X-Priority: {ctx.rng.randint(1, 5)}", f"Received: from mail{ctx.rng.randint(1, 30)}.{host} by mx.{host}",
+    ]  # fmt: skip
+    return lit("\n".join(ctx.rng.sample(lines, ctx.rng.randint(2, len(lines)))) + "\n")
+
+
+def _subject(ctx: Ctx, intent: str, reply: bool) -> list[Piece]:
+    prefix = ctx.pick(("RE: ", "Re: ", "FW: ", "Fwd: ", "RE: RE: ")) if reply else ""
+    r = ctx.rng.random()
+    if r < 0.15 and ctx.has("NAME"):
+        body = lit(ctx.pick(("Mtg w/", "Meeting with ", "Call w/ ", "Lunch with "))) + _surname_list(ctx)
+    elif r < 0.25 and ctx.has("DATE"):
+        body = lit(ctx.pick(("Meeting ", "Review ", "Call ", "Offsite "))) + ent(_work_date(ctx), "DATE")
+    else:
+        body = render(ctx.pick(_templates(SUBJECTS, ("{x}",), intent)), ctx)
+    return lit(prefix) + body
+
+
+def _header_block(ctx: Ctx, intent: str, sender: tuple[str, str], reply: bool) -> list[Piece]:
+    """From, Sent/Date, To, Cc and Subject lines in one of the orders mail programs use, sometimes with MIME
+    and transport lines among them."""
+    outlook = ctx.chance(0.4)
+    to = _recipients(ctx, ctx.rng.choices((1, 2, 3, 5, 8, 14, 20), (40, 20, 14, 10, 8, 5, 3))[0])
+    cc = _recipients(ctx, ctx.rng.randint(1, 6)) if ctx.chance(0.35) else []
+    stamp = lit(_sent_stamp(ctx, "outlook" if outlook else None))
+    fields = [
+        ("From", _address(ctx, sender)),
+        ("Sent" if outlook else "Date", stamp),
+        ("To", to),
+        *([("Cc", cc)] if cc else []),
+        ("Subject", _subject(ctx, intent, reply)),
+    ]
+    if not outlook and ctx.chance(0.5):  # RFC order: Date first
+        fields = [fields[1], fields[0], *fields[2:]]
+    out: list[Piece] = _transport_lines(ctx) if ctx.chance(0.25) else []
+    for label, value in fields:
+        out += _header(ctx, label, value)
+    return out
+
+
+def _signature(ctx: Ctx, sender: tuple[str, str]) -> list[Piece]:
+    """Sign-off, the sender's name, and often a signature block full of numbers that are not dates or times."""
+    out = _say(ctx, "signoffs") + lit("\n")
+    if ctx.has("NAME"):
+        out += _work_name(ctx, sender, ctx.rng.choices(("full", "first", "initial", "initials", "middle"),
+                                                       (45, 35, 6, 8, 6))[0])  # fmt: skip
+    else:
+        out += lit(ctx.pick(("The team", "Facilities", "Office of the Dean")))
+    if ctx.chance(0.6):
+        company = _company(ctx)
+        lines = [f"{_draw(ctx, 'job_titles')}{ctx.pick((' | ', ', ', chr(10)))}{company}"]
+        out += lit("\n" + "\n".join(lines))
+        if ctx.chance(0.5):
+            out += (
+                lit("\n") + _spot(ctx, _street_address(ctx)) + lit(ctx.pick(("\n", " | ", ", ")) + _city_state_zip(ctx))
+            )
+        for label in ctx.rng.sample(
+            ("Tel", "Phone", "Fax", "Mobile", "Cell", "Direct", "Office"), ctx.rng.randint(0, 3)
+        ):
+            out += lit(f"\n{label}: ") + _slot_phone_number(ctx, None)
+        if ctx.chance(0.3):
+            out += lit(f"\n{_ext(ctx)}")
+        if ctx.chance(0.35):
+            out += lit(f"\nwww.{_domain(ctx, company)}")
+        if ctx.chance(0.2):
+            out += lit("\n\n" + _draw(ctx, "disclaimers"))
+    return out
+
+
+def _work_body(ctx: Ctx, intent: str, sender: tuple[str, str]) -> list[Piece]:
+    """Greeting, the sentence that carries the intent among side remarks, and the signature."""
+    core = render(ctx.pick(_templates(EMAIL_CORE, GENERIC_WRITTEN, intent)), ctx)
+    remarks = [
+        _say(ctx, "work_fillers") for _ in range(ctx.rng.choices((0, 1, 2, 3, 4, 6), (10, 20, 25, 20, 15, 10))[0])
+    ]
+    if ctx.chance(0.3):
+        remarks.append(render(ctx.pick(EMAIL_FILLERS), ctx))
+    at = ctx.rng.randint(0, min(2, len(remarks)))
+    sentences = remarks[:at] + [core] + remarks[at:]
+    out = _say(ctx, "greetings") + lit("\n\n") if ctx.chance(0.85) else []
+    for i, sentence in enumerate(sentences):
+        out += (lit(ctx.pick((" ", " ", "\n\n"))) if i else []) + _cap_pieces(sentence)
+    return out + lit("\n\n") + _signature(ctx, sender)
+
+
+def _earlier_message(ctx: Ctx, receiver: tuple[str, str]) -> list[Piece]:
+    """The message replied to or forwarded, below the new one, in one of three layouts; its own intent."""
+    sender = _person(ctx)
+    body = _work_body(ctx, ctx.pick(("inquiry", "inquiry", "cancel")), sender)
+    layout = ctx.rng.choices(("outlook", "quoted", "forward"), (45, 35, 20))[0]
+    if layout == "quoted":
+        name = _work_name(ctx, sender, "full") if ctx.has("NAME") else lit("someone")
+        addr = lit(" <") + ent(_email_address(ctx, *sender), "EMAIL") + lit(">") if ctx.has("EMAIL") else []
+        intro = lit(f"On {_sent_stamp(ctx, ctx.pick(('rfc', 'numeric')))}, ") + name + addr + lit(" wrote:\n")
+        return intro + lit("> ") + [(s.replace("\n", "\n> "), t) for s, t in body]
+    head = _header(ctx, "From", _address(ctx, sender)) + _header(ctx, "Sent", lit(_sent_stamp(ctx, "outlook")))
+    head += _header(ctx, "To", _address(ctx, receiver) + (lit("; ") + _recipients(ctx, 2) if ctx.chance(0.3) else []))
+    head += _header(ctx, "Subject", _subject(ctx, "inquiry", ctx.chance(0.4)))
+    line = "-----Original Message-----" if layout == "outlook" else "---------- Forwarded message ----------"
+    return lit(ctx.pick(("", " ")) + line + "\n") + head + lit("\n") + body
+
+
+def _raw_email_message(intent: str, ctx: Ctx) -> list[Piece]:
+    """A whole message as saved from a mail program: header block, body, signature, maybe an earlier message."""
+    sender, receiver = _person(ctx), _person(ctx)
+    earlier = ctx.chance(0.6)
+    out = _header_block(ctx, intent, sender, reply=earlier) + lit("\n")
+    if earlier and ctx.chance(0.5):  # a short note on top of the thread
+        out += _say(ctx, "greetings") + lit("\n\n") if ctx.chance(0.4) else []
+        notes = _work_lists()["reply_notes"]
+        texts, weights = notes.get(intent, notes["inquiry"])
+        out += render(ctx.rng.choices(texts, weights)[0], ctx)
+        out += lit("\n\n") + _signature(ctx, sender)
+    else:
+        out += _work_body(ctx, intent, sender)
+    if earlier:
+        out += lit("\n\n") + _earlier_message(ctx, receiver)
+    return out
+
+
+def _field_block(ctx: Ctx, fields: list[tuple[str, list[Piece]]]) -> list[Piece]:
+    width = max(len(label) for label, _ in fields) + 2
+    aligned = ctx.chance(0.5)
+    out: list[Piece] = []
+    for label, value in fields:
+        out += lit(f"{label}:" + (" " * (width - len(label) - 1) if aligned else " ")) + value + lit("\n")
+    return out
+
+
+def _announcement_message(intent: str, ctx: Ctx) -> list[Piece]:
+    """A talk or seminar announcement to a mailing list: header block, fields, an abstract, the host."""
+    coordinator, speaker, host = _person(ctx), _person(ctx), _person(ctx)
+    topic = _draw(ctx, "talk_topics")
+    cancelled = intent == "cancel"
+    subject = lit(ctx.pick(("CANCELLED: ", "Cancelled - ", "NO SEMINAR: ")) if cancelled else
+                  ctx.pick(("Seminar: ", "Talk: ", "Colloquium: ", "[seminars] ", "Reminder: ", "")))  # fmt: skip
+    subject += lit(topic) if ctx.chance(0.6) else lit("Talk by ") + _work_name(ctx, speaker, "title")
+    out = _header(ctx, "From", _address(ctx, coordinator)) + _header(ctx, "To", _list_address(ctx))
+    out += _header(ctx, "Date", lit(_sent_stamp(ctx, "rfc"))) + _header(ctx, "Subject", subject) + lit("\n")
+    if cancelled:
+        out += lit(ctx.pick(("Please note that the following talk has been cancelled.",
+                             "Unfortunately the seminar below is cancelled.",
+                             "The talk announced below will not take place.")) + "\n\n")  # fmt: skip
+    else:
+        out += _say(ctx, "announcement_intros") + lit("\n\n")
+    speaker_name = _work_name(ctx, speaker, ctx.pick(("full", "full", "title")))
+    affiliation = (
+        lit(f" ({_draw(ctx, 'universities') if ctx.chance(0.6) else _company(ctx)})") if ctx.chance(0.7) else []
+    )
+    place = _spot(ctx, _room(ctx)) + lit(", ") + _spot(ctx, _draw(ctx, "buildings"))
+    if ctx.chance(0.5):
+        date = ent(_work_date(ctx), "DATE") if ctx.has("DATE") else lit("TBA")
+        time = ent(_work_time(ctx), "TIME") if ctx.has("TIME") else lit("TBA")
+        fields = [("Title", lit(topic)), ("Speaker", speaker_name + affiliation), ("Date", date), ("Time", time),
+                  ("Place", place)]  # fmt: skip
+    else:
+        fields = [("Who", speaker_name + affiliation), ("What", lit(topic)), ("When", _date_time(ctx)),
+                  ("Where", place)]  # fmt: skip
+    if ctx.chance(0.6):
+        fields.append(("Host", _work_name(ctx, host, ctx.pick(("full", "full", "title", "last_first")))))
+    out += _field_block(ctx, fields)
+    if not cancelled and ctx.chance(0.8):
+        abstract = [_say(ctx, "abstract_sentences") for _ in range(ctx.rng.randint(2, 5))]
+        out += lit("\n" + ctx.pick(("Abstract:\n", "ABSTRACT\n\n", "Abstract: ")))
+        for i, sentence in enumerate(abstract):
+            out += (lit(" ") if i else []) + sentence
+        out += lit("\n")
+    if ctx.chance(0.4) and ctx.has("TIME"):
+        out += lit("\nRefreshments at ") + ent(_work_time(ctx, single=True), "TIME") + lit(".\n")
+    if ctx.chance(0.5):
+        out += lit("\nFor more information contact ") + _work_name(ctx, coordinator, "full") + lit(f", {_ext(ctx)}.")
+    return out
+
+
+def _invitation_message(intent: str, ctx: Ctx) -> list[Piece]:
+    """A calendar or conference-call invitation: header block, When/Where, dial-in details, a numbered agenda."""
+    organizer = _person(ctx)
+    cancelled = intent == "cancel"
+    title = ctx.pick((_draw(ctx, "projects").replace("the ", "").capitalize() + " review", "Weekly sync",
+                      f"{_draw(ctx, 'departments')} staff meeting", f"{_draw(ctx, 'acronyms')} planning",
+                      "Budget discussion", "Vendor call"))  # fmt: skip
+    subject = lit(("Canceled: " if cancelled else ctx.pick(("Invitation: ", "Updated invitation: ", ""))) + title)
+    out = _header(ctx, "From", _address(ctx, organizer))
+    out += _header(ctx, "To", _recipients(ctx, ctx.rng.randint(1, 8)))
+    out += _header(ctx, "Sent", lit(_sent_stamp(ctx, "outlook"))) + _header(ctx, "Subject", subject) + lit("\n")
+    if cancelled:
+        out += lit(ctx.pick(("This meeting has been canceled.", "The organizer has canceled this event.",
+                             "Cancelling - we will reschedule.")) + "\n\n")  # fmt: skip
+    when: list[Piece] = ent(_work_date(ctx), "DATE") if ctx.has("DATE") else lit("TBD")
+    if ctx.has("TIME"):
+        when += lit(" ") + ent(_work_time(ctx), "TIME")
+    when += lit(f" {_draw(ctx, 'time_zones')}.") if ctx.chance(0.6) else []
+    where = _spot(ctx, _room(ctx)) if ctx.chance(0.6) else lit(ctx.pick(("Dial-in", "Microsoft Teams Meeting")))
+    out += lit("When: ") + when + lit("\nWhere: ") + where + lit("\n")
+    out += lit("\n*~*~*~*~*~*~*~*~*~*\n\n") if ctx.chance(0.5) else lit("\n")
+    if ctx.chance(0.7):
+        out += lit(ctx.pick(("Dial-in: ", "Call-in number: ", "Toll free: "))) + _slot_phone_number(ctx, None)
+        out += lit(f"\n{ctx.pick(('Passcode', 'Participant code', 'Access code', 'Meeting ID'))}: "
+                   f"{ctx.rng.randint(100, 999)} {ctx.rng.randint(1000, 9999)}#\n")  # fmt: skip
+        if ctx.chance(0.4):
+            out += lit("Host: ") + _work_name(ctx, organizer, "full") + lit("\n")
+    if ctx.chance(0.8):
+        out += lit("\nAgenda:\n")
+        for i in range(ctx.rng.randint(2, 6)):
+            out += lit(f"{i + 1}. ") + _say(ctx, "agenda_items")
+            if ctx.has("NAME") and ctx.chance(0.35):
+                out += lit(" (") + _work_name(ctx, form=ctx.pick(("full", "first", "last", "initials"))) + lit(")")
+            out += lit("\n")
+    if ctx.chance(0.5):
+        out += lit("\n") + _signature(ctx, organizer)
+    return out
+
+
+MESSAGE_BUILDERS = {
+    "voice": _voice_message,
+    "chat": _chat_message,
+    "email": _email_message,
+    "thread": _thread_message,
+    "raw_email": _raw_email_message,
+    "announcement": _announcement_message,
+    "invitation": _invitation_message,
+}
 
 
 def _message(intent: str, ctx: Ctx) -> tuple[str, list[Span]]:
@@ -1861,25 +2436,32 @@ def generate_offline(
     seed: int,
     entity_types: Sequence[str] = DEFAULT_ENTITY_TYPES,
     intents: Sequence[str] = DEFAULT_INTENTS,
+    styles: dict[str, float] | None = None,
 ) -> list[dict]:
     """`num_examples` full examples (dicts from small_lm.data.make_example, ids f"offline-{seed}-{i:06d}"),
     unique texts, intents balanced (round-robin), deterministic for a given seed (same seed -> identical
-    output, different seed -> different data). Shuffled."""
+    output, different seed -> different data). Shuffled.  ``styles`` weights the message styles (default: the
+    mix of small_lm/data/styles.yaml)."""
     if num_examples < 0:
         raise ValueError(f"num_examples must be >= 0, got {num_examples}")
     intents = list(dict.fromkeys(intents))
     if not intents:
         raise ValueError("need at least one intent")
+    mix = styles if styles is not None else default_mix()
+    if unknown := sorted(set(mix) - set(MESSAGE_BUILDERS)):
+        raise ValueError(f"the offline generator has no style {unknown}; it writes {', '.join(MESSAGE_BUILDERS)}")
     types = tuple(dict.fromkeys(entity_types))
     rng = random.Random(f"small_lm.offline/{seed}")  # a string seed: the same on every platform and run
     pools = _pools()
-    styles, weights = list(STYLE_WEIGHTS), list(STYLE_WEIGHTS.values())
+    names, weights = list(mix), list(mix.values())
     rows, seen = [], set()
     for i in range(num_examples):
         intent = intents[i % len(intents)]
         for _ in range(1000):  # a duplicate or (never expected) a span off token edges: draw again
-            style = rng.choices(styles, weights)[0]
-            ctx = Ctx(rng, pools, types, style, rng.random() >= NO_ENTITY_RATE, False)
+            style = rng.choices(names, weights)[0]
+            # A whole message always has its people in it: one with no entities at all would need untagged names.
+            tagged = style in WHOLE_MESSAGE_STYLES or rng.random() >= NO_ENTITY_RATE
+            ctx = Ctx(rng, pools, types, style, tagged, False)
             ctx.spoken = style == "voice" and ctx.chance(0.85)
             text, spans = _message(intent, ctx)
             if text and text not in seen and _on_token_edges(text, spans):

@@ -15,9 +15,13 @@ EXTENDED_TYPES = ("DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE")
 EXTENDED_INTENTS = ("inquiry", "cancel", "reschedule")
 
 
+# The short styles in the proportions these tests were written for; the whole-message styles have their own.
+SHORT_STYLES = {"voice": 0.42, "chat": 0.2, "email": 0.28, "thread": 0.1}
+
+
 @pytest.fixture(scope="module")
 def default():
-    return generate_offline(1500, seed=1)
+    return generate_offline(1500, seed=1, styles=SHORT_STYLES)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def _untagged(example, start, end):
 
 
 def test_same_seed_same_output_other_seed_other_data():
-    a, b, c = generate_offline(200, seed=7), generate_offline(200, seed=7), generate_offline(200, seed=8)
+    a, b, c = generate_offline(200, seed=7), generate_offline(200, seed=7), generate_offline(200, seed=8)  # the default mix
     assert a == b
     assert len({x["text"] for x in a} & {x["text"] for x in c}) < 20
 
@@ -297,14 +301,14 @@ def test_asr_times_and_dates(default):
     # "o'clock" is always part of the TIME
     assert all(not _untagged(x, s, e) for x, s, e in _hits(default, r"o'clock"))
     assert sum(bool(re.search(r"\w+ (two thousand|twenty) \w+$", d)) for d in dates) >= 8
-    spans = r"the rest of (the|this) week|the next \w+( of)? (days|weeks)|a week from today|the rest of the month"
+    spans = r"the rest of (the|this) week|the next \w+( of)? (days|weeks)|a week from now|the rest of the month"
     assert sum(bool(re.fullmatch(spans, d)) for d in dates) >= 10
     durations = _hits(default, r"(?i)\bin (ten|two|twenty|five|fifteen|three|an|half an|a few) (minutes|hours?)\b")
     assert len(durations) >= 5 and all(_untagged(x, s, e) for x, s, e in durations)
 
 
 def test_lists_of_names(default):
-    """Three or more NAMEs in a row, each its own span: "with mike jim and bob", "Anna, Raj and Li"."""
+    """Three or more NAMEs in a row, each its own span: "with rosa tariq and ken", "Anna, Raj and Li"."""
     voice = {x["id"] for x in _voice(default)}
     lists, bare = 0, 0
     for x in default:
@@ -326,3 +330,107 @@ def test_first_names_that_are_words(default):
     assert sum(named.values()) >= 10 and len(named) >= 4, named
     plain = [(x, s, e) for x, s, e in _hits(default, rf"(?i)\b({'|'.join(words)})\b") if _untagged(x, s, e)]
     assert len({x["text"][s:e].lower() for x, s, e in plain}) >= 4 and len(plain) >= 30
+
+
+# --- whole messages: raw emails, announcements, invitations ------------------------------------------------------
+
+WHOLE_STYLES = ("raw_email", "announcement", "invitation")
+SENT_LINE = r"(?m)^(?:Date|Sent):[ \t]+.*\d{4}.*\d{1,2}:\d{2}.*$"  # a header with a year and a clock: when sent
+NUMBERS = {  # numbers that are not dates or times, as the layouts and data/work_email.yaml write them
+    "extension": r"\b(?:x\d-?\d{4}|x\d{4}|[Ee]xt\.? \d{4}|extension \d{4})\b",
+    "room": r"\b(?:Room|Rm|Conf Rm) \d+\w*(?:-\d+)?",
+    "amount": r"(?:\$|EUR |£)\d[\d,.]*(?:K| million)?",
+    "ticket": r"(?:#\d{4,}|INC-\d+|CASE-\d+|REQ\d{7}|PO \d{10})",
+    "mime": r"(?m)^(?:Message-ID|MIME-Version|Content-Type|Content-Transfer-Encoding|X-Mailer|Received):.*$",
+    "passcode": r"(?m)^(?:Passcode|Participant code|Access code|Meeting ID): .*$",
+}
+
+
+@pytest.fixture(scope="module")
+def whole():
+    return {style: generate_offline(240, seed=5, styles={style: 1.0}) for style in WHOLE_STYLES}
+
+
+def _overlapping(example, start, end, types=("DATE", "TIME", "NAME", "EMAIL")):
+    return [e for e in example["entities"] if e["start"] < end and start < e["end"] and e["type"] in types]
+
+
+@pytest.mark.parametrize("style", WHOLE_STYLES)
+def test_whole_messages_are_valid_with_every_type_and_intent(whole, style):
+    examples = whole[style]
+    for example in examples:
+        validate_example(example, bio_labels(DEFAULT_ENTITY_TYPES), DEFAULT_INTENTS)  # spans on token edges, IOB2
+        assert re.search(r"(?m)^From:", example["text"]) and re.search(r"(?m)^(To|Subject):", example["text"])
+    assert {e["type"] for x in examples for e in x["entities"]} == set(DEFAULT_ENTITY_TYPES)
+    assert {x["intent"] for x in examples} == set(DEFAULT_INTENTS)
+
+
+@pytest.mark.parametrize("style", WHOLE_STYLES)
+def test_when_a_message_was_sent_is_never_a_date_or_time(whole, style):
+    stamps = _hits(whole[style], SENT_LINE)
+    assert len(stamps) >= len(whole[style]) // 2, len(stamps)
+    quoted = _hits(whole["raw_email"], r"(?m)^On .* wrote:$")
+    assert len(quoted) >= 10
+    for x, s, e in stamps + quoted:
+        assert not _overlapping(x, s, e, ("DATE", "TIME")), x["text"][s:e]
+
+
+def test_numbers_that_are_not_dates_or_times_are_present_and_untagged(whole):
+    examples = [x for style in WHOLE_STYLES for x in whole[style]]
+    for kind, pattern in NUMBERS.items():
+        hits = _hits(examples, pattern)
+        assert len(hits) >= 15, (kind, len(hits))
+        spoiled = [x["text"][s:e] for x, s, e in hits if _overlapping(x, s, e)]
+        assert not spoiled, (kind, spoiled[:3])
+
+
+def test_names_as_work_email_writes_them(whole):
+    examples = [x for style in WHOLE_STYLES for x in whole[style]]
+    names = [e["text"] for x in examples for e in x["entities"] if e["type"] == "NAME"]
+    assert sum(bool(re.fullmatch(r"[^\W\d]+(?:[ '-][^\W\d]+)*, [^\W\d]+(?:[ -][^\W\d]+)*", n)) for n in names) >= 50
+    assert sum(bool(re.fullmatch(r"[A-Z]\. [^\W\d]+(?:[ '-][^\W\d]+)*", n)) for n in names) >= 5, "J. Baker"
+    assert not [n for n in names if "@" in n], "an address is an EMAIL, never a NAME"
+    subjects = _hits(whole["raw_email"], r"(?m)^Subject:.*(?:Mtg w/|Meeting with |Call w/ |Lunch with ).*$")
+    assert subjects, "subjects with lists of surnames"
+    for x, s, e in subjects:
+        listed = [n for n in _overlapping(x, s, e) if n["type"] == "NAME"]
+        assert len(listed) >= 2 and all("," not in n["text"] for n in listed), x["text"][s:e]
+
+
+def test_organisations_and_departments_are_untagged(whole):
+    examples = [x for style in WHOLE_STYLES for x in whole[style]]
+    hits = _hits(examples, r"\b(?:Human Resources|Risk Management|Investor Relations|Project Atlas|SharePoint)\b")
+    assert len(hits) >= 10 and not [x for x, s, e in hits if _overlapping(x, s, e)]
+
+
+def test_unknown_style_is_a_clear_error():
+    with pytest.raises(ValueError, match="no style"):
+        generate_offline(5, seed=0, styles={"telegram": 1.0})
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("greetings: [unclosed", "not valid YAML"),
+        ("greetings:\n  - ['Hi {first},', 0]\n", r"greetings\[0\]: expected a string or \[text, weight > 0\]"),
+        ("greetings:\n  - Hi there\n  - 'Dear {nobody},'\n", r"greetings\[1\]: unknown slot 'nobody'"),
+        ("greetings: []\n", "greetings: expected a non-empty list"),
+        ("- just a list\n", "expected a mapping"),
+    ],
+)
+def test_data_file_errors_name_the_file_the_list_and_the_entry(tmp_path, content, message):
+    from small_lm.offline import DataFileError, load_word_lists
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(content)
+    with pytest.raises(DataFileError, match=message) as err:
+        load_word_lists(path)
+    assert "broken.yaml" in str(err.value)
+
+
+def test_the_packaged_data_file_loads():
+    from small_lm.offline import WORK_EMAIL_FILE, load_word_lists
+
+    lists = load_word_lists(WORK_EMAIL_FILE)
+    texts, weights = lists["work_fillers"]
+    assert len(texts) == len(weights) >= 20 and set(lists["reply_notes"]) == set(DEFAULT_INTENTS)
