@@ -15,6 +15,11 @@ nothing: run the same command again and it only generates what is missing.
     python generate_dataset.py --num-examples 500 --output datasets/emails.json
     python generate_dataset.py --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     python generate_dataset.py --backend offline --num-examples 2000
+    python generate_dataset.py --styles raw_email=0.6,voice=0.4   # the message styles and their shares
+
+``--styles`` (``small_lm/data/styles.yaml``) sets the share of each message style in the dataset, for both
+backends; the openai backend asks for one style per request, and fewer messages per request for the long
+email styles.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from small_lm.data import (
     write_json_atomic,
 )
 from small_lm.guideline import ANNOTATION_GUIDELINE
+from small_lm.styles import Style, default_mix, format_mix, parse_styles, styles
 
 PROG = "generate_dataset.py"
 DEFAULT_MODEL = "gpt-4.1-mini"
@@ -68,6 +74,9 @@ PRICES_PER_MILLION = {
     "gpt-4.1-nano": (0.10, 0.40),
     "gpt-4o-mini": (0.15, 0.60),
 }
+# Messages of an email style (header block, 100-600 words, signatures, quoted mail) run long: a request asks for at
+# most this many of them, so that the answer fits a model's output limit instead of being cut off mid-JSON.
+EMAIL_EXAMPLES_PER_REQUEST = 3
 # A run stops after this many requests in a row failed even after their retries: the server is down,
 # and hammering it further only burns time.
 MAX_FAILURES_IN_A_ROW = 3
@@ -163,10 +172,42 @@ def http_url(value: str) -> str:
     return value
 
 
+def style_mix(value: str) -> dict[str, float]:
+    try:
+        return parse_styles(value)
+    except ValueError as err:  # names the unknown style or the bad weight; argparse adds "argument --styles"
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def short_description(style: Style, width: int = 70) -> str:
+    """A style's description cut to one help line: the part before the first colon (every description opens
+    with what the message is, then its details), else the first ``width`` characters."""
+    head = style.description.split(":", 1)[0].strip()
+    if len(head) > width:
+        head = head[: width - 3].rsplit(" ", 1)[0] + "..."
+    return head + (" [headers]" if style.email else "")
+
+
+def styles_epilog() -> str:
+    known = styles()
+    width = max(map(len, known))
+    lines = [f"  {name:<{width}}  {short_description(style)}" for name, style in known.items()]
+    return (
+        "message styles (--styles; full descriptions in small_lm/data/styles.yaml; [headers]: a whole email\n"
+        f"with its header block, at most {EMAIL_EXAMPLES_PER_REQUEST} to a request):\n"
+        + "\n".join(lines)
+        # on a line of its own: argparse would break the long mix mid-word inside the option's help
+        + f"\ndefault --styles {format_mix(default_mix())}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Generate a labelled dataset of scheduling messages (entities as BIO tags + intent).",
+        epilog=styles_epilog(),
+        # keeps the epilog's one line per style; option help is still wrapped as usual
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--backend",
@@ -210,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated intents, e.g. inquiry,cancel,reschedule (default: %(default)s)",
     )
     parser.add_argument(
+        "--styles",
+        type=style_mix,
+        # A string, so that argparse parses it like a user's value: the weights are normalised the same way.
+        default=format_mix(default_mix()),
+        help="message styles of the dataset and their shares, e.g. voice,raw_email (equal shares) or "
+        "voice=0.3,raw_email=0.7; both backends (default: the mix shown at the end)",
+    )
+    parser.add_argument(
         "--split",
         type=split_fractions,
         default="0.8,0.1,0.1",
@@ -222,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--examples-per-request",
         type=positive_int,
         default=8,
-        help="messages asked for per request (default: %(default)s)",
+        help=f"messages asked for per request; at most {EMAIL_EXAMPLES_PER_REQUEST} for email styles, whose "
+        "messages are long (default: %(default)s)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument(
@@ -256,22 +306,18 @@ SCENARIOS = [
     "a podcast recording", "a performance review", "a flat viewing with an estate agent", "a therapy session",
     "a wedding venue tour", "a call with a supplier abroad", "a code review session", "a thesis defence rehearsal",
     "a yoga class", "a meeting with a bank adviser", "a football practice for kids", "a book club evening",
+    # the business of real work email
+    "a budget review with finance", "a contract negotiation with a vendor", "a site visit at a plant",
+    "a conference call on a pending deal", "a regulatory filing deadline", "a training session for new hires",
+    "a due-diligence meeting with outside counsel", "a customer escalation call", "a quarterly forecast meeting",
+    "a recruiting lunch with a candidate", "a visiting speaker's seminar", "a systems outage post-mortem",
 ]
 TONES = [
     "formal", "friendly", "terse", "apologetic", "urgent", "casual", "polite but firm", "cheerful", "stressed",
     "hesitant",
 ]
-LENGTHS = [
-    "a few words", "one short sentence", "two or three sentences", "a short paragraph",
-    "a full email with greeting and sign-off",
-]
-STYLES = [
-    "a new email", "a reply to an earlier email (may quote a line starting with '>')",
-    "a forwarded email with a short note on top", "a short chat message", "a text message with abbreviations",
-    "a voice-assistant command transcript: all lowercase, no punctuation, numbers spelled out "
-    "(\"nine thirty am\", \"the twenty first\", emails as \"joe at gmail dot com\")",
-    "a note left in a shared calendar",
-]
+# For the short styles only: an email style's length is the 100-600 words its header block and body take.
+LENGTHS = ["a few words", "one short sentence", "two or three sentences", "a short paragraph"]
 DATE_FORMATS = [
     "relative words (tomorrow, next tuesday, this friday)", "month names (June 3rd, 3 June)",
     "US numeric (6/3)", "day-first numeric (03/06)", "ISO (2025-06-03)", "ordinals only (the 14th)",
@@ -286,6 +332,12 @@ NAME_ORIGINS = [
     "Persian", "Spanish", "Mexican", "Brazilian", "Polish", "Russian", "German", "French", "Italian", "Greek",
     "Swedish", "Dutch", "Irish", "Ghanaian", "Kenyan", "Ethiopian", "Filipino", "Indonesian", "Israeli",
 ]
+# How people write each other's names at work; the guideline (system prompt) says what each one's span is.
+NAME_FORMS = [
+    "first names", "full names", "a surname alone (Lindqvist)", "an initial and surname (T. Lindqvist)",
+    "a title and surname (Dr. Lindqvist, Ms Adeyemi)", "login handles (tlindqvist, r.adeyemi)",
+    "initials as a sign-off or in a list (TL, RA)", "surname-first lists (Lindqvist, Tove; Adeyemi, Rotimi)",
+]
 HABITS = [
     "normal casing and punctuation", "all lowercase", "sloppy: missing punctuation and a typo or two",
     "a word in ALL CAPS for emphasis", "no greeting, straight to the point", "many exclamation marks",
@@ -296,18 +348,33 @@ HABITS = [
 # The second element lists entity types under which the phrase *is* an entity, so it is not offered then.
 HARD_NEGATIVES = [
     ("family words (mom, my sister, grandpa)", ()),
-    ("places and rooms (Berlin, room 4B, the main office)", ("LOCATION", "PLACE", "ROOM")),
+    ("places (Rotterdam, the main office, the client's site)", ("LOCATION", "PLACE")),
     ("event names (standup, the offsite, quarterly review)", ("EVENT",)),
     ("greetings and sign-offs (Hi team, Best regards, Cheers)", ()),
     ("assistant wake words (alexa, siri, hey google)", ()),
     ("recurring phrases (every monday, weekly, each morning)", ()),
-    ("durations (for 30 minutes, an hour, two weeks)", ("DURATION",)),
+    ("durations (for 30 minutes, an hour, two weeks, a 90-minute slot)", ("DURATION",)),
     ("a part of the day without a clock time (this morning, tonight, in the afternoon)", ()),
     ("entity-like words used otherwise (May I ask, Will you, a date with the dentist)", ()),
-    ("company names (Acme Corp, Globex)", ("ORG", "ORGANIZATION", "COMPANY")),
-    ("numbers that are not dates or times (room 12, 3 people, order #4411)", ("PHONE", "NUMBER")),
-    ("job titles without a name (the manager, the doctor)", ()),
+    ("job titles without a name (the manager, the doctor, our VP of Sales)", ()),
+    # the distractors of real work email
+    ("company names (Halvorsen Freight, Brightwater Energy)", ("ORG", "ORGANIZATION", "COMPANY")),
+    ("organisation, department and market acronyms (HR, R&D, EMEA, the SEC, OTC)", ("ORG", "ORGANIZATION", "COMPANY")),
+    ("product and project names (Project Kestrel, the Nimbus 3 router)", ("PRODUCT", "PROJECT")),
+    ("stock tickers (NYSE: HVF, $BWTR)", ("ORG", "ORGANIZATION", "COMPANY", "TICKER")),
+    ("room and building numbers (Bldg 7, room 3.118, suite 2250, the 14th floor)", ("LOCATION", "PLACE", "ROOM")),
+    ("phone numbers and extensions (+44 20 7946 0321, (713) 555-0187, ext. 4471, x3309)", ("PHONE",)),
+    ("amounts and percentages ($48,500, EUR 1.2m, 3.75%, a 12% cut)", ("MONEY", "AMOUNT", "PERCENT", "NUMBER")),
+    ("version numbers (v2.3.1, release 11.4)", ("VERSION", "NUMBER")),
+    ("counts and ids (14 attendees, ticket #58213, PO 4471-B, deal 0931)", ("NUMBER", "ID")),
+    ("zip and postal codes (77002, 94107-1320, EC2A 4NE)", ("ZIP", "POSTCODE", "ADDRESS", "LOCATION")),
 ]
+# In a whole email the time it was sent is always there (the Date: header, a quoted message's Sent: line or
+# "On ... wrote:" line) and is the look-alike small models tag most often, so email styles always name it.
+SENT_LOOKALIKE = (
+    'when a message was sent: the Date: header, a quoted "Sent: Tuesday, March 4, 2025 8:17 AM" line, the date '
+    'and time in an "On Tue, Mar 4, 2025 at 8:17 AM Tove Lindqvist wrote:" line (its name is still a name)'
+)
 NO_ENTITY_SHARE = 0.15
 
 
@@ -327,7 +394,8 @@ def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
     if unused:
         notes += f"Do not tag {', '.join(unused)}: this dataset does not use those types.\n"
     return (
-        "You write realistic, varied messages about scheduling (emails, replies, chat messages, voice-assistant "
+        "You write realistic, varied messages about scheduling (whole emails with their headers, reply and "
+        "forward threads, announcements, meeting invitations, short emails, chat messages, voice-assistant "
         "commands) and annotate them, to train a small model that reads such messages.\n\n"
         f"Intents: {', '.join(intents)}. Entity types: {', '.join(entity_types)}.\n\n"
         f"{ANNOTATION_GUIDELINE}{notes}\n"
@@ -340,23 +408,68 @@ def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
     )
 
 
-def user_prompt(rng: random.Random, mix: dict[str, int], entity_types: Sequence[str]) -> str:
-    """One request's instructions: an intent mix and a random draw of scenario, style, formats and traps."""
+def style_per_request(style: Style, per_request: int) -> int:
+    """The most messages one request asks for in ``style``."""
+    return min(per_request, EMAIL_EXAMPLES_PER_REQUEST) if style.email else per_request
+
+
+def request_weights(mix: dict[str, float], per_request: int) -> dict[str, float]:
+    """How often each style is drawn for a request, so that *messages* come out in the ``mix`` shares.
+
+    An email style's request asks for fewer messages; drawing styles by the mix itself would leave email
+    under-represented in the dataset (0.5/0.5 with 8 and 3 per request would give 73 % short messages),
+    so each style is drawn in proportion to its share divided by its request size.
+    """
+    known = styles()
+    return {name: share / style_per_request(known[name], per_request) for name, share in mix.items()}
+
+
+def draw_style(rng: random.Random, mix: dict[str, float], per_request: int) -> Style:
+    weights = request_weights(mix, per_request)
+    [name] = rng.choices(list(weights), weights=list(weights.values()))
+    return styles()[name]
+
+
+def user_prompt(rng: random.Random, mix: dict[str, int], entity_types: Sequence[str], style: Style) -> str:
+    """One request's instructions: an intent mix, one message style, and a random draw of scenario, tone,
+    formats, names and look-alikes."""
     total = sum(mix.values())
     counts = ", ".join(f'{n} with intent "{intent}"' for intent, n in mix.items() if n)
     no_entities = int(total * NO_ENTITY_SHARE + rng.random())  # rounds up with the right probability
     negatives = [text for text, types in HARD_NEGATIVES if not set(types) & set(entity_types)]
-    shortest, longest = sorted(rng.sample(range(len(LENGTHS)), 2))
-    lines = [
-        f"Write {total} messages: {counts}.",
+    lines = [f"Write {total} messages: {counts}."]
+    if style.email:
+        # A header block holds display names and addresses: with NAME or EMAIL in use, no email is entity-free.
+        if {"NAME", "EMAIL"} & set(entity_types):
+            no_entities = 0
+        lines += [
+            f"Every message is this style: {style.description}.",
+            "Write each one whole, exactly as a mail program saves it, with real line breaks: first the header "
+            'block (From: and To: lines with display names and addresses, such as "From: Rotimi Adeyemi '
+            '<radeyemi@kelderwick.example>", often a Cc: line with several people, a Subject: line, a Date: line '
+            "with the day, time and zone it was sent), then a blank line and the body.",
+            "Each message is 100 to 600 words, header included, with the signatures and quoted earlier messages "
+            "that the style describes.",
+            "Tag names, addresses, dates and times in headers, signatures and quoted messages like any others, "
+            "except the date and time that say when a message was sent.",
+        ]
+        look_alikes = [SENT_LOOKALIKE, *rng.sample(negatives, min(4, len(negatives)))]
+    else:
+        shortest, longest = sorted(rng.sample(range(len(LENGTHS)), 2))
+        lines += [
+            f"Every message is this style: {style.description}.",
+            f"Length: {LENGTHS[shortest]} to {LENGTHS[longest]}, as far as the style allows.",
+        ]
+        look_alikes = rng.sample(negatives, min(2, len(negatives)))
+    lines += [
         f"Scenarios: {'; '.join(rng.sample(SCENARIOS, min(total, 3)))}.",
-        f"Styles: {'; '.join(rng.sample(STYLES, 2))}.",
-        f"Tone: {' or '.join(rng.sample(TONES, 2))}. Length: {LENGTHS[shortest]} to {LENGTHS[longest]}.",
+        f"Tone: {' or '.join(rng.sample(TONES, 2))}.",
         f"Write dates as {' or '.join(rng.sample(DATE_FORMATS, 2))}.",
         f"Write times as {' or '.join(rng.sample(TIME_FORMATS, 2))}.",
-        f"People's names: {', '.join(rng.sample(NAME_ORIGINS, 3))} names (first, last or full).",
+        f"People's names: {', '.join(rng.sample(NAME_ORIGINS, 3))} names, written as people write them at work: "
+        f"{'; '.join(rng.sample(NAME_FORMS, 3))}.",
         f"Habits: {'; '.join(rng.sample(HABITS, 2))}.",
-        f"Mention, without tagging them: {'; '.join(rng.sample(negatives, min(2, len(negatives))))}.",
+        f"Mention, without tagging them: {'; '.join(look_alikes)}.",
     ]
     if total >= 2 * len(entity_types) / 3:  # not in a small top-up request, where it would crowd the rest out
         lines.append(f"Across the messages use each entity type at least once: {', '.join(entity_types)}.")
@@ -633,12 +746,14 @@ def request_size(missing: int, asked_in_flight: int, per_request: int, yield_rat
     return 0 if shortfall <= 0 else min(per_request, math.ceil(shortfall / yield_rate - 1e-9))
 
 
-def chat_request(args: argparse.Namespace, prompt: str, schema: dict, rng: random.Random, mix: dict) -> dict:
+def chat_request(
+    args: argparse.Namespace, prompt: str, schema: dict, rng: random.Random, mix: dict, style: Style
+) -> dict:
     return {
         "model": args.model,
         "messages": [
             {"role": "system", "content": prompt},
-            {"role": "user", "content": user_prompt(rng, mix, args.entity_types)},
+            {"role": "user", "content": user_prompt(rng, mix, args.entity_types, style)},
         ],
         "response_format": {"type": "json_schema", "json_schema": schema},
     }
@@ -662,9 +777,11 @@ class Requests:
         self.policy = RetryPolicy(args.max_retries, args.retry_delay)
         self.in_flight: dict[asyncio.Task, Counter] = {}  # request -> how many of each intent it asked for
         self.index = collected.resumed  # numbers the requests' prompts; a resumed run asks new things
-        # Enough requests for a poor model to finish (two thirds of its messages rejected), but no endless loop.
+        # Enough requests for a poor model to finish (two thirds of its messages rejected), but no endless loop;
+        # counted as if every request were of the style with the smallest requests, so a mix never runs short.
         missing = max(0, args.num_examples - len(collected.examples))
-        self.budget = 3 * math.ceil(missing / args.examples_per_request) + args.concurrency
+        smallest = min(style_per_request(styles()[name], args.examples_per_request) for name in args.styles)
+        self.budget = 3 * math.ceil(missing / smallest) + args.concurrency
         self.failures_in_a_row = 0
         self.asked_answered, self.accepted_before = 0, len(collected.examples)
 
@@ -675,13 +792,15 @@ class Requests:
         while len(self.in_flight) < self.args.concurrency and self.budget > 0:
             missing = self.args.num_examples - len(self.collected.examples)
             asked = sum(sum(mix.values()) for mix in self.in_flight.values())
-            k = request_size(missing, asked, self.args.examples_per_request, yield_rate)
+            rng = random.Random(f"{self.args.seed}:{self.index}")  # so that a rerun asks the same things
+            # The style comes first: it decides how many messages fit in the answer.
+            style = draw_style(rng, self.args.styles, self.args.examples_per_request)
+            k = request_size(missing, asked, style_per_request(style, self.args.examples_per_request), yield_rate)
             if k == 0:
                 break
-            rng = random.Random(f"{self.args.seed}:{self.index}")  # so that a rerun asks the same things
             have = self.collected.intent_counts() + sum(self.in_flight.values(), Counter())
             mix = intent_mix(k, self.args.intents, have, rng)
-            request = chat_request(self.args, self.prompt, self.schema, rng, mix)
+            request = chat_request(self.args, self.prompt, self.schema, rng, mix, style)
             task = asyncio.create_task(create_with_retries(self.completions, request, self.policy, self.usage))
             self.in_flight[task] = Counter(mix)
             self.index, self.budget = self.index + 1, self.budget - 1
@@ -769,7 +888,9 @@ def generate_offline_examples(args: argparse.Namespace) -> list[dict]:
     except ImportError as err:
         raise GenerationError(f"the offline backend is not available ({err})") from None
     try:
-        examples = generate_offline(args.num_examples, args.seed, list(args.entity_types), list(args.intents))
+        examples = generate_offline(
+            args.num_examples, args.seed, list(args.entity_types), list(args.intents), styles=args.styles
+        )
     except (ValueError, RuntimeError) as err:
         raise GenerationError(f"offline generator: {err}") from None
     labels = bio_labels(args.entity_types)
@@ -877,6 +998,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "base_url_host": safe_host(base_url) if backend == "openai" else None,
         "system_prompt": prompt,
         "seed": args.seed,
+        # the shares asked for; messages of each style come out in these shares (up to chance and rejections)
+        "styles": {name: round(share, 6) for name, share in args.styles.items()},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "split": args.split,
     }

@@ -3,6 +3,7 @@ and the ``--styles`` option that chooses and weights them for both generation ba
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,8 +58,8 @@ def parse_styles(spec: str) -> dict[str, float]:
             weight = float(value) if value else 1.0
         except ValueError:
             raise ValueError(f"style {name!r}: weight {value!r} is not a number") from None
-        if weight < 0:
-            raise ValueError(f"style {name!r}: weight must be >= 0, got {weight}")
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"style {name!r}: weight must be a finite number >= 0, got {value}")
         weights[name] = weight
     total = sum(weights.values())
     if total <= 0:

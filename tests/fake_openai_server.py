@@ -95,6 +95,7 @@ class FakeOpenAIServer:
         self.lock = threading.Lock()
         self.behaviours: list[str] = []  # one entry per HTTP request, in arrival order
         self.authorizations: list[str] = []
+        self.prompts: list[str] = []  # every request's user prompt, in arrival order (a retry repeats one)
         self.texts: list[str] = []  # every valid message served, in a well-formed answer
         self.broken: list[str] = []  # messages spoilt on purpose (or sent in a malformed answer)
         self.usage = Counter()  # tokens reported in the answers sent
@@ -212,7 +213,9 @@ class FakeOpenAIServer:
                     self.send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                     return
                 behaviour = server.next_behaviour(self.headers.get("Authorization", ""))
+                user = [m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"]
                 with server.lock:
+                    server.prompts.append("\n".join(user))
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 time.sleep(server.delay_s + (server.slow_s if behaviour == "slow" else 0))

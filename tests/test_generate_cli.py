@@ -15,6 +15,7 @@ import pytest
 from fake_openai_server import ROOT, FakeOpenAIServer, load_generate_dataset
 
 from small_lm.data import SCHEMA_PATH, read_dataset_file
+from small_lm.styles import default_mix, format_mix, styles
 
 gd = load_generate_dataset()
 KEY = "sk-test-CANARY-cli-51d2"
@@ -51,11 +52,29 @@ def usage_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
         (["--intents", ","], "argument --intents"),
         (["--backend", "anthropic"], "argument --backend: invalid choice"),
         (["--base-url", "localhost:8000/v1"], "argument --base-url: expected a URL like http://127.0.0.1:8000/v1"),
+        (["--styles", "nope=1"], "argument --styles: unknown style 'nope'; expected some of voice, chat,"),
+        (["--styles", "voice=-1"], "argument --styles: style 'voice': weight must be a finite number >= 0"),
+        (["--styles", "voice=often"], "argument --styles: style 'voice': weight 'often' is not a number"),
+        (["--styles", "voice=0"], "argument --styles: no style with a weight above 0"),
+        (["--styles", "voice=1,chat=inf"], "argument --styles: style 'chat': weight must be a finite number >= 0"),
     ],
 )
 def test_bad_flags_give_one_line_errors(capsys: pytest.CaptureFixture, flags: list[str], expected: str) -> None:
     line = usage_error(capsys, "--backend", "offline", *flags)
     assert line.startswith("generate_dataset.py: error: ") and expected in line
+
+
+def test_help_lists_every_style_and_the_default_mix(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        gd.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for name, style in styles().items():
+        [line] = [line for line in lines if line.split()[:1] == [name]]  # one line per style, starting with its name
+        assert style.description[:20] in line and len(line) <= 100
+        assert line.endswith("[headers]") == style.email
+    assert f"default --styles {format_mix(default_mix())}" in lines
 
 
 def test_existing_output_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -98,7 +117,7 @@ def test_without_key_the_default_backend_is_offline(monkeypatch: pytest.MonkeyPa
 def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
     output = tmp_path / "offline.json"
     argv = ["--backend", "offline", "--num-examples", "60", "--seed", "1", "--output", str(output)]
-    argv += ["--entity-types", "DATE,TIME,NAME,EMAIL", "--intents", "inquiry,cancel"]
+    argv += ["--entity-types", "DATE,TIME,NAME,EMAIL", "--intents", "inquiry,cancel", "--styles", "voice=1,raw_email=3"]
     result = subprocess.run([sys.executable, str(ROOT / "generate_dataset.py"), *argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert f"wrote {output}: 60 examples" in result.stdout
@@ -110,6 +129,24 @@ def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
         document["metadata"]["generator"] == "offline"
         and "Annotation guideline" in document["metadata"]["system_prompt"]
     )
+    assert document["metadata"]["styles"] == {"voice": 0.25, "raw_email": 0.75}
+
+
+@pytest.mark.skipif(not HAS_OFFLINE, reason="small_lm/offline.py is not there yet")
+def test_offline_backend_gets_the_styles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import small_lm.offline
+
+    calls = []
+    real = small_lm.offline.generate_offline
+
+    def recording(*args: object, **kwargs: object) -> list[dict]:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(small_lm.offline, "generate_offline", recording)
+    argv = ["--backend", "offline", "--num-examples", "20", "--output", str(tmp_path / "out.json")]
+    assert gd.main([*argv, "--styles", "chat=1,invitation=3"]) == 0
+    assert calls == [{"styles": {"chat": 0.25, "invitation": 0.75}}]
 
 
 def partial_lines(path: Path) -> list[dict]:

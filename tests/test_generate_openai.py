@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from fake_openai_server import PROMPT_TOKENS, FakeOpenAIServer, load_generate_dataset
 
 from small_lm.data import SCHEMA_PATH, make_example, read_dataset_file
+from small_lm.styles import default_mix, styles
 
 gd = load_generate_dataset()
 KEY = "sk-test-CANARY-7f3e9a1b"  # distinctive, so a leak anywhere is easy to spot
@@ -29,7 +31,20 @@ def generate(server: FakeOpenAIServer, output: Path, *flags: str) -> int:
     """Run the script in-process with fast retries; ``flags`` override the defaults given here."""
     args = ["--base-url", server.url, "--output", str(output), "--retry-delay", "0.01", "--timeout", "5"]
     args += ["--num-examples", "20", "--examples-per-request", "4", "--concurrency", "1"]
+    # Short styles only, so every request asks for --examples-per-request (the request counts below rely on it);
+    # the style tests pass their own --styles, which wins as the later flag.
+    args += ["--styles", "voice,chat,email,thread"]
     return gd.main([*args, *flags])
+
+
+def styles_named(prompt: str) -> list[str]:
+    """The styles whose description a user prompt carries."""
+    return [name for name, style in styles().items() if style.description in prompt]
+
+
+def asked(prompt: str) -> int:
+    """How many messages a user prompt asks for."""
+    return int(re.search(r"^Write (\d+) messages", prompt, re.M).group(1))
 
 
 def load_valid(path: Path) -> tuple[dict, list[dict]]:
@@ -230,7 +245,7 @@ def test_local_server_without_key_gets_a_placeholder(tmp_path: Path, monkeypatch
     with FakeOpenAIServer() as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the environment variable works like --base-url
         assert gd.main(["--output", str(tmp_path / "out.json"), "--num-examples", "4", "--retry-delay", "0"]) == 0
-    assert server.authorizations == [f"Bearer {gd.PLACEHOLDER_KEY}"]
+    assert set(server.authorizations) == {f"Bearer {gd.PLACEHOLDER_KEY}"}  # 1 or 2 requests, by the style drawn
 
 
 # ----------------------------------------------------------------------------------- pure helpers, no server
@@ -275,11 +290,98 @@ def test_intent_mix_steers_toward_the_short_intent() -> None:
 
 def test_user_prompts_vary_and_are_reproducible() -> None:
     types = ["DATE", "TIME", "NAME", "EMAIL", "LOCATION"]
-    prompts = [gd.user_prompt(random.Random(f"0:{i}"), {"inquiry": 4, "cancel": 4}, types) for i in range(20)]
+    chat = styles()["chat"]
+    prompts = [gd.user_prompt(random.Random(f"0:{i}"), {"inquiry": 4, "cancel": 4}, types, chat) for i in range(20)]
     assert len(set(prompts)) == 20
-    assert prompts[3] == gd.user_prompt(random.Random("0:3"), {"inquiry": 4, "cancel": 4}, types)
+    assert prompts[3] == gd.user_prompt(random.Random("0:3"), {"inquiry": 4, "cancel": 4}, types, chat)
     assert all('4 with intent "cancel"' in p for p in prompts)
-    assert not any("places and rooms" in p for p in prompts)  # LOCATION is an entity here, not a trap
+    assert not any("places (" in p or "room and building numbers" in p for p in prompts)  # LOCATION is an entity
+    assert any("places (" in p for p in (gd.user_prompt(random.Random(i), {"cancel": 2}, ["DATE"], chat)
+                                         for i in range(40)))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------ --styles
+
+
+def test_one_style_per_request_in_the_weighted_shares(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        assert generate(server, tmp_path / "chat.json", "--styles", "chat=1", "--num-examples", "24") == 0
+    assert len(server.prompts) == 6 and all(styles_named(p) == ["chat"] for p in server.prompts)
+    assert json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))["metadata"]["styles"] == {"chat": 1.0}
+
+    flags = ["--styles", "voice=1,chat=3", "--num-examples", "160", "--examples-per-request", "4"]
+    with FakeOpenAIServer() as server:
+        assert generate(server, tmp_path / "mix.json", *flags) == 0
+    named = [styles_named(p) for p in server.prompts]
+    assert all(len(n) == 1 for n in named)  # exactly one style in every prompt
+    shares = Counter(n for [n] in named)
+    assert len(server.prompts) == 40 and 4 <= shares["voice"] <= 16  # 10 expected; a fixed seed, so no flakes
+    document, examples = load_valid(tmp_path / "mix.json")
+    assert document["metadata"]["styles"] == {"voice": 0.25, "chat": 0.75} and len(examples) == 160
+
+
+def test_styles_are_drawn_so_that_messages_follow_the_weights() -> None:
+    # Email requests ask for at most 3 messages, short ones for 8: drawing by share / request size keeps each
+    # style's share of the *messages* at its weight.
+    mix = {"chat": 0.5, "raw_email": 0.5}
+    draws = Counter(gd.draw_style(random.Random(f"7:{i}"), mix, 8).name for i in range(4000))
+    messages = {"chat": 8 * draws["chat"], "raw_email": 3 * draws["raw_email"]}
+    assert messages["chat"] / sum(messages.values()) == pytest.approx(0.5, abs=0.03)
+    # With requests of the same size the draw follows the weights themselves.
+    draws = Counter(gd.draw_style(random.Random(f"7:{i}"), {"voice": 0.2, "invitation": 0.8}, 2).name
+                    for i in range(4000))  # fmt: skip
+    assert draws["voice"] / 4000 == pytest.approx(0.2, abs=0.03)
+
+
+def test_email_styles_ask_for_headers_and_fewer_messages(tmp_path: Path) -> None:
+    flags = ["--styles", "chat=1,raw_email=1,invitation=1", "--num-examples", "40", "--examples-per-request", "6"]
+    with FakeOpenAIServer(default="missing_entity") as server:  # one message of each answer rejected: top-ups
+        assert generate(server, tmp_path / "out.json", *flags, "--concurrency", "3") == 0
+    email = [p for p in server.prompts if styles_named(p) != ["chat"]]
+    chat = [p for p in server.prompts if styles_named(p) == ["chat"]]
+    assert email and chat and {n for p in email for n in styles_named(p)} == {"raw_email", "invitation"}
+    assert max(asked(p) for p in email) <= gd.EMAIL_EXAMPLES_PER_REQUEST < max(asked(p) for p in chat) == 6
+    for prompt in email:
+        assert "header block (From: and To: lines with display names and addresses" in prompt
+        assert "Subject:" in prompt and "Date:" in prompt and "100 to 600 words" in prompt
+        assert "Mention, without tagging them: when a message was sent" in prompt
+    assert not any("header block (From:" in p or "100 to 600 words" in p for p in chat)
+    document, examples = load_valid(tmp_path / "out.json")
+    assert len(examples) == 40 and document["metadata"]["rejected"]["entity_not_in_text"] > 0
+
+
+def test_email_only_run_has_enough_requests_for_its_small_answers(tmp_path: Path) -> None:
+    # 3 messages a request, one rejected in each: 12 requests for 24 examples, more than the request budget of
+    # an 8-per-request run allows (3 * 24/8 + 1 = 10), so the budget must count email-sized requests.
+    flags = ["--styles", "raw_email", "--num-examples", "24", "--examples-per-request", "8"]
+    with FakeOpenAIServer(default="missing_entity") as server:
+        assert generate(server, tmp_path / "out.json", *flags) == 0
+    assert len(server.prompts) == 12 and all(asked(p) == 3 for p in server.prompts)
+    assert len(load_valid(tmp_path / "out.json")[1]) == 24
+
+
+def test_default_mix_is_used_and_recorded(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        argv = ["--base-url", server.url, "--output", str(tmp_path / "out.json"), "--num-examples", "30"]
+        assert gd.main([*argv, "--retry-delay", "0"]) == 0
+    document, examples = load_valid(tmp_path / "out.json")
+    assert document["metadata"]["styles"] == pytest.approx(default_mix()) and len(examples) == 30
+    assert all(len(styles_named(p)) == 1 and styles_named(p)[0] in default_mix() for p in server.prompts)
+
+
+def test_email_prompts_ask_for_no_entity_free_email_when_headers_hold_names() -> None:
+    # A header block has display names and addresses: with NAME or EMAIL in use an entity-free email is impossible.
+    raw = styles()["raw_email"]
+    prompts = [gd.user_prompt(random.Random(i), {"inquiry": 3}, ["DATE", "TIME", "NAME"], raw) for i in range(30)]
+    assert not any("no entities at all" in p for p in prompts)
+    prompts = [gd.user_prompt(random.Random(i), {"inquiry": 3}, ["DATE", "TIME"], raw) for i in range(30)]
+    assert any("no entities at all" in p for p in prompts)
+
+
+def test_system_prompt_names_whole_emails_and_threads() -> None:
+    first = gd.system_prompt(["DATE"], ["inquiry"]).split("\n", 1)[0]
+    for kind in ("whole emails with their headers", "threads", "announcements", "invitations", "voice-assistant"):
+        assert kind in first
 
 
 def test_response_schema_is_strict() -> None:
