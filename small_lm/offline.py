@@ -28,12 +28,18 @@ Text is assembled from pieces, ``(text, entity type or None)``; spans come from 
 put, never from searching the finished text.  Templates are strings with ``[a|b|]`` alternatives (an empty one
 makes the part optional) and ``{slot}`` or ``{slot:fallback}`` fillers; the fallback is used when the slot's
 entity type is not requested or the message is one without entities.
+
+Word lists and templates are data, checked and loaded once per process: small_lm/data/words.yaml (word lists),
+short_messages.yaml (templates of the voice, chat, email and thread styles) and work_email.yaml (word lists and
+templates of the whole-message styles); a list is plain strings or ``[text, weight]`` pairs.  This module holds
+the logic: value generators, slots, restyling, assembly and layouts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import random
 import re
 import unicodedata
@@ -53,212 +59,193 @@ Piece = tuple[str, "str | None"]  # (text, entity type or None for plain text)
 NO_ENTITY_RATE = 0.04  # messages built with no entities at all, whatever the template
 
 # -----------------------------------------------------------------------------
-# word lists (entity-like words that are NOT entities are the point of most of them)
+# data files: the word lists and templates (small_lm/data/*.yaml); this module holds the logic that uses them
 
-WAKE_WORDS = ("hey google", "ok google", "alexa", "hey siri", "siri", "olly", "hey olly", "cortana", "hey assistant")
-ROLES = (
-    "my boss", "my manager", "mom", "my mom", "dad", "my dad", "my wife", "my husband", "my sister", "my brother",
-    "grandma", "the team", "my team", "the whole team", "the client", "the clients", "HR", "the dentist",
-    "my doctor", "the landlord", "the recruiter", "the contractor", "the board", "our accountant",
-    "the sales team", "my coworker", "the new hire", "my tutor", "everyone", "the interns", "my therapist",
-    "the vet", "legal", "finance", "my partner", "my roommate", "the plumber", "the kids", "my lawyer",
-    "the marketing team", "our designer", "the vendor", "my mentor", "the principal",
-)  # fmt: skip
-EVENTS = (
-    "meeting", "meeting", "meeting", "call", "call", "appointment", "appointment", "standup", "stand-up", "sync",
-    "1:1", "one on one", "team lunch", "quarterly review", "offsite", "sprint planning", "retro",
-    "dentist appointment", "doctor's appointment", "haircut", "interview", "demo", "all-hands", "kickoff",
-    "check-in", "performance review", "budget meeting", "design review", "board meeting", "client call",
-    "coffee chat", "lunch", "dinner", "yoga class", "piano lesson", "book club", "parent teacher conference",
-    "training session", "webinar", "workshop", "happy hour", "Q3 planning", "product launch", "catch-up",
-    "onboarding session", "site visit", "brainstorm", "town hall", "status update", "conference call",
-    "video call", "zoom call", "team meeting", "staff meeting", "dinner reservation", "vet appointment",
-    "date night", "study group", "soccer practice", "therapy session", "birthday party", "christmas party",
-    "brunch", "graduation", "valentine's day dinner", "new year's party", "thanksgiving dinner", "holiday party",
-)  # fmt: skip
-FREQ_ADJ = ("weekly", "daily", "monthly", "biweekly", "recurring", "regular", "usual")
-RECURRING = (
-    "every monday", "every tuesday", "every other friday", "every week", "weekly", "every morning", "each month",
-    "once a week", "every day", "twice a month", "every thursday", "every other week", "daily",
-)  # fmt: skip
-DURATIONS = (
-    "30 minutes", "an hour", "half an hour", "two hours", "45 minutes", "15 minutes", "a few minutes",
-    "20 mins", "90 minutes", "a couple of hours", "ten minutes", "an hour or so", "the whole day",
-)  # fmt: skip
-TOPICS = (
-    "the Q3 budget", "the new website", "the contract renewal", "the hiring plan", "the vendor proposal",
-    "your thesis draft", "the kitchen renovation", "the marketing campaign", "the release", "the audit",
-    "invoice #4471", "version 2.3 of the spec", "the 2 open tickets", "the 10% discount", "the roadmap",
-    "the onboarding docs", "the lease", "the quarterly numbers", "the pitch deck", "the survey results",
-    "the migration", "the wedding plans", "the science fair", "the insurance claim", "ticket 8812",
-)  # fmt: skip
-PLACES = (  # untagged places, used when LOCATION is not requested
-    "in room 4B", "in conference room B", "at the Berlin office", "at the cafe on Main Street", "in the lobby",
-    "in building 2", "on the 3rd floor", "at HQ", "at the usual place", "in my office", "at the library",
-    "on zoom", "on Google Meet", "on Teams", "at Starbucks", "downtown", "at the clinic", "over the phone",
-    "at the London office", "in the big conference room", "at the coworking space", "in the main office",
-)  # fmt: skip
-PLACES_UNNAMED = ("in my office", "at the usual place", "on zoom", "on Google Meet", "on Teams", "over the phone")
-CITIES = (
-    "Berlin", "Lagos", "Mumbai", "Toronto", "Chicago", "Austin", "Denver", "Seattle", "Boston", "London",
-    "Manchester", "Dublin", "Paris", "Lyon", "Madrid", "Barcelona", "Lisbon", "Rome", "Milan", "Amsterdam",
-    "Warsaw", "Istanbul", "Nairobi", "Accra", "Cape Town", "Cairo", "Dubai", "Bangalore", "Delhi", "Singapore",
-    "Tokyo", "Osaka", "Seoul", "Sydney", "Melbourne", "Auckland", "Mexico City", "Sao Paulo", "Buenos Aires",
-    "Bogota", "Lima", "San Francisco", "New York", "Atlanta", "Miami", "Vancouver", "Hanoi", "Jakarta", "Manila",
-)  # fmt: skip
-STREETS = (
-    "Main Street", "Oak Avenue", "Baker Street", "Market Street", "Elm Road", "Park Lane", "High Street",
-    "King Street", "Station Road", "Maple Drive", "Church Street", "Mill Lane", "5th Avenue", "Broadway",
-)  # fmt: skip
-VENUES = (
-    "Blue Bottle Coffee", "Union Station", "the Central Library", "Hilton Garden Inn", "City Hall", "Pier 39",
-    "the Marriott downtown", "Joe's Diner", "WeWork Soho", "St Mary's Hospital",
-)  # fmt: skip
-COMPANIES = (
-    "Acme", "Globex", "Initech", "Northwind Traders", "Contoso", "Umbrella Health", "Stark Logistics",
-    "Blue Harbor Partners", "Pied Piper", "Hooli", "Vandelay Industries", "Wayne Enterprises", "Soylent Foods",
-    "Brightline Labs", "Oakridge Capital", "Nimbus Software", "Redwood Dental", "Sunrise Realty",
-)  # fmt: skip
-JOB_TITLES = (
-    "Product Manager", "Senior Software Engineer", "Office Manager", "Account Executive", "Head of Operations",
-    "Executive Assistant", "Recruiter", "Marketing Lead", "Project Coordinator", "CFO", "Paralegal",
-    "Customer Success Manager", "Research Scientist", "Practice Manager", "Teacher",
-)  # fmt: skip
-FREE_DOMAINS = (
-    "gmail.com", "gmail.com", "gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "proton.me",
-    "aol.com", "gmx.de", "web.de", "yahoo.co.uk", "mail.com", "live.com",
-)  # fmt: skip
-WORK_DOMAINS = (
-    "acme.com", "globex.io", "initech.com", "northwind.co", "contoso.com", "brightlinelabs.com", "hooli.xyz",
-    "oakridge-capital.com", "nimbus.dev", "uni-heidelberg.de", "stanford.edu", "company.com", "example.org",
-    "redwooddental.net", "sunrise-realty.co.uk",
-)  # fmt: skip
+DATA_DIR = Path(__file__).with_name("data")
+WORDS_FILE = DATA_DIR / "words.yaml"  # word lists: entity-like words that are not entities, places, names
+SHORT_MESSAGES_FILE = DATA_DIR / "short_messages.yaml"  # templates of the voice, chat, email and thread styles
+WORK_EMAIL_FILE = DATA_DIR / "work_email.yaml"  # word lists and templates of the whole-message styles
 
-FREE_TLDS = ("com", "com", "com", "org", "net", "co dot uk", "io", "edu", "de")
+AMBIGUOUS_RATE = 0.08  # how often a first name is one that is also a word ("june", "will": words.yaml)
+PAIR_LISTS = ("us_city_state", "city_country")  # "Austin, Texas": a city and its state or country
 
-# Places a voice assistant hears ("lunch in austin texas", "a holiday in spain", "dinner at joe's pizza"): untagged
-# unless LOCATION is requested.  Many of them hold words that are also names ("charlotte", "trader joe's").
-US_CITY_STATE = (
-    ("Austin", "Texas"), ("Houston", "Texas"), ("Dallas", "Texas"), ("Tyler", "Texas"), ("El Paso", "Texas"),
-    ("Portland", "Oregon"), ("Eugene", "Oregon"), ("Seattle", "Washington"), ("Spokane", "Washington"),
-    ("San Diego", "California"), ("Los Angeles", "California"), ("Sacramento", "California"),
-    ("San Jose", "California"), ("Fresno", "California"), ("Phoenix", "Arizona"), ("Tucson", "Arizona"),
-    ("Las Vegas", "Nevada"), ("Reno", "Nevada"), ("Denver", "Colorado"), ("Boulder", "Colorado"),
-    ("Salt Lake City", "Utah"), ("Chicago", "Illinois"), ("Springfield", "Illinois"), ("Madison", "Wisconsin"),
-    ("Milwaukee", "Wisconsin"), ("Detroit", "Michigan"), ("Lansing", "Michigan"), ("Columbus", "Ohio"),
-    ("Cleveland", "Ohio"), ("Cincinnati", "Ohio"), ("Nashville", "Tennessee"), ("Memphis", "Tennessee"),
-    ("Charlotte", "North Carolina"), ("Raleigh", "North Carolina"), ("Charleston", "South Carolina"),
-    ("Florence", "South Carolina"), ("Atlanta", "Georgia"), ("Savannah", "Georgia"), ("Augusta", "Georgia"),
-    ("Miami", "Florida"), ("Orlando", "Florida"), ("Tampa", "Florida"), ("Jacksonville", "Florida"),
-    ("New Orleans", "Louisiana"), ("Jackson", "Mississippi"), ("Birmingham", "Alabama"), ("Boston", "Massachusetts"),
-    ("Salem", "Massachusetts"), ("Providence", "Rhode Island"), ("Hartford", "Connecticut"),
-    ("Albany", "New York"), ("Buffalo", "New York"), ("Newark", "New Jersey"), ("Trenton", "New Jersey"),
-    ("Philadelphia", "Pennsylvania"), ("Pittsburgh", "Pennsylvania"), ("Baltimore", "Maryland"),
-    ("Richmond", "Virginia"), ("Alexandria", "Virginia"), ("Lincoln", "Nebraska"), ("Omaha", "Nebraska"),
-    ("Kansas City", "Missouri"), ("St Louis", "Missouri"), ("Minneapolis", "Minnesota"), ("Des Moines", "Iowa"),
-    ("Boise", "Idaho"), ("Anchorage", "Alaska"), ("Honolulu", "Hawaii"), ("Burlington", "Vermont"),
-    ("Santa Fe", "New Mexico"), ("Albuquerque", "New Mexico"), ("Louisville", "Kentucky"), ("Tulsa", "Oklahoma"),
-)  # fmt: skip
-US_STATES = (
-    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware", "Florida",
-    "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa", "Kansas", "Kentucky", "Louisiana", "Maine",
-    "Maryland", "Massachusetts", "Michigan", "Minnesota", "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada",
-    "New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio", "Oklahoma",
-    "Oregon", "Pennsylvania", "Rhode Island", "South Carolina", "South Dakota", "Tennessee", "Texas", "Utah",
-    "Vermont", "Virginia", "Washington", "West Virginia", "Wisconsin", "Wyoming",
-)  # fmt: skip
-CITY_COUNTRY = (
-    ("Lyon", "France"), ("Paris", "France"), ("Nice", "France"), ("Madrid", "Spain"), ("Seville", "Spain"),
-    ("Barcelona", "Spain"), ("Rome", "Italy"), ("Florence", "Italy"), ("Venice", "Italy"), ("Munich", "Germany"),
-    ("Hamburg", "Germany"), ("Vienna", "Austria"), ("Zurich", "Switzerland"), ("Porto", "Portugal"),
-    ("Dublin", "Ireland"), ("Cork", "Ireland"), ("Edinburgh", "Scotland"), ("Manchester", "England"),
-    ("Kyoto", "Japan"), ("Tokyo", "Japan"), ("Sydney", "Australia"), ("Perth", "Australia"),
-    ("Toronto", "Canada"), ("Victoria", "Canada"), ("Cancun", "Mexico"), ("Lagos", "Nigeria"),
-    ("Nairobi", "Kenya"), ("Cairo", "Egypt"), ("Mumbai", "India"), ("Goa", "India"), ("Bangkok", "Thailand"),
-    ("Bali", "Indonesia"), ("Athens", "Greece"), ("Prague", "Czech Republic"), ("Krakow", "Poland"),
-    ("Reykjavik", "Iceland"), ("Havana", "Cuba"), ("Lima", "Peru"), ("Cape Town", "South Africa"),
-)  # fmt: skip
-COUNTRIES = (
-    "France", "Spain", "Italy", "Germany", "Portugal", "Greece", "Ireland", "Scotland", "England", "Iceland",
-    "Norway", "Sweden", "Japan", "China", "India", "Thailand", "Vietnam", "Indonesia", "Australia", "New Zealand",
-    "Canada", "Mexico", "Brazil", "Argentina", "Peru", "Chile", "Colombia", "Costa Rica", "Jamaica", "Cuba",
-    "Egypt", "Morocco", "Kenya", "Nigeria", "South Africa", "Turkey", "Croatia", "the Netherlands", "Belgium",
-    "Switzerland", "Austria", "Poland", "the Philippines", "South Korea", "Dubai", "Hawaii", "the Bahamas", "Fiji",
-)  # fmt: skip
-CHAINS = (
-    "Starbucks", "McDonald's", "Olive Garden", "Applebee's", "Chipotle", "Panera", "the Cheesecake Factory",
-    "Dunkin", "Costco", "Target", "Walmart", "Whole Foods", "Trader Joe's", "Home Depot", "Best Buy", "IKEA",
-    "Macy's", "Wendy's", "Chili's", "Denny's", "IHOP", "Red Lobster", "Buffalo Wild Wings", "Outback Steakhouse",
-    "Panda Express", "Taco Bell", "Nando's", "Pret", "Tim Hortons", "Dave and Buster's", "Kohl's", "Walgreens",
-)  # fmt: skip
-VENUE_OWNERS = (
-    "Joe", "Tony", "Sal", "Mario", "Rosa", "Luigi", "Maria", "Sam", "Charlie", "Eddie", "Frank", "Jimmy", "Lou",
-    "Mike", "Ben", "Harry", "Molly", "Kelly", "Murphy", "Rudy", "Gino", "Nick", "Angelo", "Billy", "Annie", "Jack",
-)  # fmt: skip
-VENUE_KINDS = (
-    "pizza", "diner", "pub", "bar", "grill", "bakery", "cafe", "kitchen", "deli", "tavern", "steakhouse",
-    "place", "bistro", "trattoria", "barbershop", "salon", "garage", "bar and grill", "taco shop", "park",
-)  # fmt: skip
-VENUE_PLACES = (
-    "park", "high school", "elementary school", "library", "community center", "memorial hospital", "stadium",
-    "mall", "golf club", "country club", "convention center", "plaza", "medical center", "church", "museum",
-)  # fmt: skip
-PUB_ADJ = ("golden", "red", "blue", "rusty", "old", "black", "silver", "green", "lucky", "happy", "little", "crooked")
-PUB_NOUN = ("lion", "rooster", "anchor", "door", "fox", "horse", "spoon", "kettle", "oak", "lantern", "crown", "pig")
-STREET_BASES = (
-    "Main", "Oak", "Maple", "Elm", "Pine", "Cedar", "Park", "Lake", "Hill", "Washington", "Lincoln", "Jefferson",
-    "Madison", "Franklin", "Market", "Church", "King", "Queen", "High", "Broad", "Spring", "River", "Mill", "Grant",
-)  # fmt: skip
-STREET_TYPES = ("Street", "Street", "Avenue", "Road", "Drive", "Boulevard", "Lane", "Way", "Place")
-PLACE_FALLBACKS = {  # when LOCATION is requested but this message has no entities: no untagged place names
-    "city": ("town", "the city", "the area"),
-    "country": ("the mountains", "the sun", "another country"),
-    "venue": ("the usual place", "the new place", "that restaurant", "the cafe", "the park"),
-    "street": ("the corner", "the block"),
-}
-# Holidays and occasions: events, not DATEs (see the guideline), so untagged even where they name a day.
-HOLIDAYS = (
-    "christmas", "christmas eve", "new year's eve", "new year's day", "new year", "valentine's day",
-    "thanksgiving", "easter", "halloween", "mother's day", "father's day", "independence day", "memorial day",
-    "labor day", "st patrick's day", "hanukkah", "diwali", "eid", "passover", "boxing day", "chinese new year",
-)  # fmt: skip
-OCCASIONS = (
-    "christmas party", "christmas dinner", "valentine's day dinner", "valentine's dinner", "new year's eve party",
-    "new year's party", "thanksgiving dinner", "easter brunch", "halloween party", "birthday party", "birthday dinner",
-    "graduation", "graduation party", "brunch", "vacation", "wedding", "baby shower", "anniversary dinner",
-    "family reunion", "housewarming party", "holiday party", "mother's day lunch", "retirement party", "barbecue",
-    "bachelor party", "engagement party", "school play", "holiday",
-)  # fmt: skip
-POSSESSED = (  # "<name>'s birthday": the NAME is the name alone
-    "birthday", "birthday", "birthday party", "graduation", "party", "wedding", "baby shower", "recital",
-    "retirement party", "birthday dinner", "soccer game", "graduation party", "anniversary", "going away party",
-    "school play", "housewarming", "doctor's appointment", "dentist appointment", "flight",
-)  # fmt: skip
-FAMILY = (
-    "my sister", "my brother", "mom", "dad", "my mom", "my dad", "my wife", "my husband", "my boss", "grandma",
-    "my son", "my daughter", "my friend", "my best friend", "my cousin", "my niece", "my nephew", "my neighbor",
-)  # fmt: skip
-GROUPS = ("the team", "my family", "the kids", "everyone", "my parents", "my friends", "the guys", "the girls")
-MEALS = ("lunch", "lunch", "dinner", "dinner", "brunch", "breakfast", "coffee", "drinks")
-TRIPS = ("trip", "vacation", "holiday", "flight", "business trip", "conference", "road trip", "cruise", "honeymoon")
-# "in ten minutes", "an hour before": durations, untagged (see the guideline)
-IN_DURATIONS = (
-    "in ten minutes", "in two hours", "in an hour", "in half an hour", "in twenty minutes", "in five minutes",
-    "in a couple of hours", "in fifteen minutes", "in a few minutes", "in three hours", "in forty five minutes",
-    "in 10 minutes", "in 2 hours", "in 30 mins",
-)  # fmt: skip
-LEAD_TIMES = (
-    "ten minutes before", "an hour before", "thirty minutes before", "fifteen minutes before", "two hours before",
-    "half an hour before", "five minutes before", "15 min before",
-)  # fmt: skip
-# First names that are also months or common words: names in name slots, plain words elsewhere
-AMBIGUOUS_FIRST = (
-    "Will", "June", "May", "April", "Bill", "Jack", "Mark", "Grace", "Hope", "Joy", "Rose", "Summer", "August",
-    "Frank", "Pat", "Sue", "Ray", "Dawn", "Faith", "Jean", "Rob", "Art", "Penny", "Sandy", "Chase", "Drew", "Bob",
-    "Amber", "Iris", "Olive", "Robin", "Holly", "Ivy", "Sunny", "Max", "Autumn", "Lily", "Daisy", "Cliff", "Miles",
-)  # fmt: skip
-AMBIGUOUS_RATE = 0.08
 
+class DataFileError(ValueError):
+    """A data file that does not have the expected shape; the message names the file, the key and the entry."""
+
+
+def _weighted_entries(path: Path, key: str, entries: Any) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """A list of strings (equal weights) or [text, weight] pairs, checked; templates are parsed (slot names)."""
+    if not isinstance(entries, list) or not entries:
+        raise DataFileError(f"{path.name}: {key}: expected a non-empty list")
+    texts, weights = [], []
+    for i, entry in enumerate(entries):
+        text, weight = (entry, 1.0) if isinstance(entry, str) else (entry if isinstance(entry, list) else (None, None))
+        if (
+            not isinstance(text, str)
+            or isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or weight <= 0
+            or (isinstance(entry, list) and len(entry) != 2)
+        ):
+            raise DataFileError(f"{path.name}: {key}[{i}]: expected a string or [text, weight > 0], got {entry!r}")
+        try:
+            _parse(text)
+        except KeyError as err:
+            raise DataFileError(f"{path.name}: {key}[{i}]: {err.args[0]}") from None
+        texts.append(text)
+        weights.append(float(weight))
+    return tuple(texts), tuple(weights)
+
+
+def load_word_lists(path: Path) -> dict[str, Any]:
+    """Every list of a data file as ``(texts, weights)``; a mapping of lists (e.g. per intent) stays a mapping."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise DataFileError(f"{path.name}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise DataFileError(f"{path.name}: expected a mapping of list names to lists")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            out[key] = {sub: _weighted_entries(path, f"{key}.{sub}", v) for sub, v in value.items()}
+        else:
+            out[key] = _weighted_entries(path, key, value)
+    return out
+
+
+@dataclass(frozen=True)
+class Words:
+    """One list of a data file, ready to draw from with Ctx.draw."""
+
+    texts: tuple[str, ...]
+    weights: tuple[float, ...]
+    cum_weights: tuple[float, ...] | None  # None when all weights are equal: drawn as Ctx.pick draws
+
+    @classmethod
+    def of(cls, texts: Sequence[str], weights: Sequence[float]) -> Words:
+        uniform = len(set(weights)) <= 1
+        return cls(tuple(texts), tuple(weights), None if uniform else tuple(itertools.accumulate(weights)))
+
+
+def _check_lists(path: Path, lists: dict[str, Any], names: str, mappings: dict[str, tuple[str, ...]]) -> None:
+    """The lists the code draws from are there: `names` (space-separated) as lists, `mappings` as mappings of
+    lists that hold at least the keys given."""
+    if missing := sorted(k for k in (*names.split(), *mappings) if k not in lists):
+        raise DataFileError(f"{path.name}: missing lists {missing}")
+    for key in names.split():
+        if isinstance(lists[key], dict):
+            raise DataFileError(f"{path.name}: {key}: expected a list, got a mapping")
+    for key, needed in mappings.items():
+        if not isinstance(lists[key], dict):
+            raise DataFileError(f"{path.name}: {key}: expected a mapping of lists")
+        if missing := sorted(set(needed) - set(lists[key])):
+            raise DataFileError(f"{path.name}: {key}: missing lists {missing}")
+
+
+def _check_unweighted(path: Path, key: str, entries: tuple[tuple[str, ...], tuple[float, ...]]) -> None:
+    """A list drawn without repeats, or merged into a pool, takes plain strings only."""
+    for i, weight in enumerate(entries[1]):
+        if weight != 1.0:
+            raise DataFileError(f"{path.name}: {key}[{i}]: this list takes no weights, got {weight:g}")
+
+
+def _as_words(lists: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: {sub: Words.of(*v) for sub, v in value.items()} if isinstance(value, dict) else Words.of(*value)
+        for key, value in lists.items()
+    }
+
+
+@functools.cache
+def _words() -> dict[str, Any]:
+    """data/words.yaml, checked, as Words (a mapping of lists stays a mapping); once per process."""
+    path, lists = WORDS_FILE, load_word_lists(WORDS_FILE)
+    _check_lists(
+        path,
+        lists,
+        "wake_words roles family groups titles spoken_titles name_locales ambiguous_first not_names events freq_adj "
+        "recurring durations in_durations lead_times topics holidays occasions possessed meals trips places "
+        "places_unnamed cities streets venues us_city_state us_states city_country countries chains venue_owners "
+        "venue_kinds venue_places pub_adj pub_noun street_bases street_types companies job_titles free_domains "
+        "work_domains free_tlds",
+        {
+            "no_when": ("on", "for", "to", "bare"),
+            "date_leads": (),
+            "place_fallbacks": tuple(PLACE_VALUES),
+            "handmade_first_names": (),
+            "handmade_last_names": (),
+        },
+    )
+    for key in ("cities", "companies", "countries", "not_names"):  # merged into pools, or a set
+        _check_unweighted(path, key, lists[key])
+    for key in PAIR_LISTS:
+        for i, text in enumerate(lists[key][0]):
+            if text.count(", ") != 1:
+                raise DataFileError(f'{path.name}: {key}[{i}]: expected "first, second", got {text!r}')
+    first, last = lists["handmade_first_names"], lists["handmade_last_names"]
+    if odd := sorted((set(first) ^ set(last)) | (set(first) - set(lists["name_locales"][0]))):
+        raise DataFileError(f"{path.name}: handmade names {odd}: need first and last names and a name_locales entry")
+    for kind, names in (("handmade_first_names", first), ("handmade_last_names", last)):
+        for key, entries in names.items():
+            _check_unweighted(path, f"{kind}.{key}", entries)
+    return _as_words(lists)
+
+
+@functools.cache
+def _short_messages() -> dict[str, Any]:
+    """data/short_messages.yaml, checked, as Words; the per-intent tables stay mappings."""
+    path, lists = SHORT_MESSAGES_FILE, load_word_lists(SHORT_MESSAGES_FILE)
+    _check_lists(
+        path,
+        lists,
+        "generic_voice generic_written generic_subjects email_fillers greetings signoffs",
+        {"voice": (), "chat": (), "email_core": (), "subjects": ("inquiry",), "thread_top": ()},
+    )
+    _check_unweighted(path, "email_fillers", lists["email_fillers"])  # sampled without repeats
+    return _as_words(lists)
+
+
+@functools.cache
+def _work_lists() -> dict[str, Any]:
+    """data/work_email.yaml, checked, as (texts, weights) per list; once per process."""
+    lists = load_word_lists(WORK_EMAIL_FILE)
+    needed = ("departments acronyms tickers exchanges projects products universities buildings job_titles "
+              "company_suffixes disclaimers list_names no_reply_names work_fillers greetings signoffs talk_topics "
+              "announcement_intros abstract_sentences agenda_items time_zones")  # fmt: skip
+    _check_lists(WORK_EMAIL_FILE, lists, needed, {"reply_notes": ("inquiry",)})
+    return lists
+
+
+def _work(key: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    return _work_lists()[key]
+
+
+def _short(key: str) -> Any:
+    """A list (Words) or a per-intent table of data/short_messages.yaml."""
+    return _short_messages()[key]
+
+
+def _pair(text: str) -> tuple[str, str]:
+    first, second = text.split(", ")
+    return first, second
+
+
+def __getattr__(name: str) -> Any:
+    """The lists of data/words.yaml under their former constant names (CHAINS, US_CITY_STATE, NO_WHEN, ...): each
+    text once, pairs as (city, state) tuples."""
+    key = name.lower()
+    if not name.isupper() or key not in _words():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _words()[key]
+    if isinstance(value, dict):
+        return {sub: words.texts for sub, words in value.items()}
+    return tuple(_pair(t) for t in value.texts) if key in PAIR_LISTS else value.texts
+
+
+# Language data stays in code: it is looked up by position (the 3rd month, the number 21), so its order is its
+# meaning, and it never changes.
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_ABBR = ("mon", "tue", "wed", "thurs", "fri", "sat", "sun")
 MONTHS = (
@@ -274,33 +261,6 @@ ORDINALS = (
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
     "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
 ).split()
-
-# Names from many cultures.  Faker locales with Latin-script names, plus short hand-made lists for languages
-# whose Faker names are not in Latin script.  Weights keep common English names frequent, as in real use.
-NAME_LOCALES = {
-    "en_US": 16, "en_GB": 7, "en_IN": 5, "en_NG": 3, "en_KE": 2, "yo_NG": 2, "ig_NG": 2, "ha_NG": 1, "zu_ZA": 1,
-    "tw_GH": 1, "tr_TR": 2, "pl_PL": 2, "id_ID": 2, "es_MX": 3, "es_ES": 2, "pt_BR": 3, "fr_FR": 3, "de_DE": 3,
-    "it_IT": 2, "nl_NL": 2, "sv_SE": 1, "ga_IE": 1, "en_PK": 2, "ro_RO": 1, "ja_JP": 2,
-}  # fmt: skip
-HANDMADE_NAMES = {
-    "zh": (
-        "Wei Mei Jing Hao Yan Lei Jun Xin Ying Zhiwei Fang Xiaoming Lili Chen Yu",
-        "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Lin",
-    ),
-    "ko": (
-        "Ji-woo Min-jun Seo-yeon Hyun-woo Jisoo Dong-hyun Eun-ji Soo-ah Jae-won Minji",
-        "Kim Park Lee Choi Jung Kang Yoon Han",
-    ),
-    "vi": ("Minh Linh Huong Tuan Trang Duc Thao Quang Hoa Nam Anh Phuong", "Nguyen Tran Le Pham Hoang Vu Dang Bui Do"),
-    "ar": (
-        "Omar Fatima Ahmed Layla Youssef Nour Khalid Amira Hassan Zainab Karim Rania",
-        "Haddad Mansour Nasser Khoury Saleh Al-Amin Aziz",
-    ),
-}  # fmt: skip
-HANDMADE_WEIGHT = 2
-NOT_NAMES = {"alexa", "siri", "olly", "cortana", "google"}
-TITLES = ("Dr.", "Dr", "Mr.", "Mr", "Mrs.", "Ms.", "Ms", "Prof.", "Professor")
-SPOKEN_TITLES = ("doctor", "dr", "mister", "mr", "mrs", "miss", "ms", "professor")
 
 
 # -----------------------------------------------------------------------------
@@ -333,13 +293,19 @@ _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")
 
 def _unique_names(names: list[str]) -> tuple[str, ...]:
     # dict.fromkeys keeps the first-seen order, so pools do not depend on hash randomisation
-    return tuple(dict.fromkeys(n for n in names if _NAME_RE.match(n) and n.lower() not in NOT_NAMES))
+    not_names = {w.lower() for w in _words()["not_names"].texts}
+    return tuple(dict.fromkeys(n for n in names if _NAME_RE.match(n) and n.lower() not in not_names))
 
 
 @functools.lru_cache(maxsize=1)
 def _pools() -> Pools:
+    words = _words()
     first, last = {}, {}
-    for locale in NAME_LOCALES:
+    handmade_first, handmade_last = words["handmade_first_names"], words["handmade_last_names"]
+    for locale in words["name_locales"].texts:
+        if locale in handmade_first:  # a language whose Faker names are not in Latin script
+            first[locale], last[locale] = handmade_first[locale].texts, handmade_last[locale].texts
+            continue
         fake = _faker(locale)
         fake.seed_instance(0)
         if locale == "ja_JP":  # romanised, the kanji ones would not be read out by an assistant
@@ -348,12 +314,10 @@ def _pools() -> Pools:
         else:
             first[locale] = _unique_names([fake.first_name() for _ in range(300)])
             last[locale] = _unique_names([fake.last_name() for _ in range(300)])
-    for key, (firsts, lasts) in HANDMADE_NAMES.items():
-        first[key], last[key] = tuple(firsts.split()), tuple(lasts.split())
-    locales = tuple(first)
-    weights = tuple(NAME_LOCALES.get(k, HANDMADE_WEIGHT) for k in locales)
-    cities, phones, companies = list(CITIES), [], list(COMPANIES)
-    for locale in ("de_DE", "es_ES", "en_IN", "it_IT"):
+    locales, weights = words["name_locales"].texts, words["name_locales"].weights
+    cities, phones, companies = list(words["cities"].texts), [], list(words["companies"].texts)
+    # Not it_IT: its city() depends on the hash seed, so the same seed would give other data in another process.
+    for locale in ("de_DE", "es_ES", "en_IN", "fr_FR"):
         fake = _faker(locale)
         fake.seed_instance(1)
         cities += [fake.city() for _ in range(25)]
@@ -365,9 +329,9 @@ def _pools() -> Pools:
     fake.seed_instance(3)
     # Not "Ruiz, Copeland and Alvarez": a firm named as a list of surnames reads as a list of NAMEs.
     companies += [c for c in (fake.company() for _ in range(30)) if "," not in c and " and " not in c][:20]
-    cities += [c for c, _ in US_CITY_STATE] + [c for c, _ in CITY_COUNTRY]
+    cities += [_pair(t)[0] for key in PAIR_LISTS for t in words[key].texts]
     cities += [fake.city() for _ in range(15)]  # "West Donald", "Lake Jennifer": a name inside a place
-    countries = list(COUNTRIES) + [c for c in (fake.country() for _ in range(40)) if len(c) < 16]
+    countries = list(words["countries"].texts) + [c for c in (fake.country() for _ in range(40)) if len(c) < 16]
     return Pools(
         first,
         last,
@@ -402,6 +366,17 @@ class Ctx:
 
     def pick(self, seq: Sequence):
         return seq[self.rng.randrange(len(seq))]
+
+    def draw(self, words: Words) -> str:
+        """An entry of a data file's list, by its weights."""
+        if words.cum_weights is None:
+            return self.pick(words.texts)
+        return self.rng.choices(words.texts, cum_weights=words.cum_weights)[0]
+
+
+def _word(ctx: Ctx, key: str) -> str:
+    """An entry of a list of data/words.yaml, by its weights."""
+    return ctx.draw(_words()[key])
 
 
 def lit(text: str) -> list[Piece]:
@@ -493,7 +468,7 @@ def _date_value(ctx: Ctx) -> tuple[str, str]:
             return f"{month} {_ordinal_word(d)} to the {_ordinal_word(e)}", kind
         return ctx.pick((f"{_cap(month)} {d}-{e}", f"{_cap(month)} {_ordinal(d)} to {_ordinal(e)}",
                          f"the {_ordinal(d)} to the {_ordinal(e)}", f"{d}-{e} {_cap(month)}")), kind  # fmt: skip
-    if kind == "span":  # day ranges counted from now; holidays are events, not DATEs (see HOLIDAYS)
+    if kind == "span":  # day ranges counted from now; holidays are events, not DATEs (see holidays in data/words.yaml)
         if ctx.chance(0.35):
             return ctx.pick(("two days from now", "a week from now", "three days from now", "a week from friday",
                              "two weeks from today", "a week from tomorrow", "a week from monday")), "from"  # fmt: skip
@@ -603,7 +578,7 @@ def _person(ctx: Ctx) -> tuple[str, str]:
     locale = ctx.rng.choices(pools.locales, pools.locale_weights)[0]
     first, last = ctx.pick(pools.first[locale]), ctx.pick(pools.last[locale])
     if ctx.chance(AMBIGUOUS_RATE):  # "june", "will", "bill": names that are also words
-        first = ctx.pick(AMBIGUOUS_FIRST)
+        first = _word(ctx, "ambiguous_first")
     if ctx.style == "voice":  # a recogniser writes plain lowercase ASCII
         first, last = _fold(first).lower().replace("-", " "), _fold(last).lower().replace("-", " ")
     return first, last
@@ -622,7 +597,7 @@ def _name(ctx: Ctx, form: str | None = None, person: tuple[str, str] | None = No
         return ent(last, "NAME")
     if form == "title_full":  # "Dr. Jane Okafor", never "Mrs. John ..."
         return lit(ctx.pick(("Dr. ", "Prof. ", "Dr "))) + ent(f"{first} {last}", "NAME")
-    title = ctx.pick(SPOKEN_TITLES if ctx.style == "voice" else TITLES)
+    title = _word(ctx, "spoken_titles" if ctx.style == "voice" else "titles")
     return lit(title + " ") + ent(last, "NAME")
 
 
@@ -632,12 +607,12 @@ def _email_address(ctx: Ctx, first: str | None = None, last: str | None = None) 
     f = re.sub(r"[^a-z]", "", _fold(first).lower()) or "info"
     la = re.sub(r"[^a-z]", "", _fold(last or "").lower()) or "mail"
     work = ctx.chance(0.45)
-    domain = ctx.pick(WORK_DOMAINS if work else FREE_DOMAINS)
+    domain = _word(ctx, "work_domains" if work else "free_domains")
     n = ctx.rng.randint(1, 99)
     if ctx.spoken or ctx.style == "voice":  # a recogniser never writes "@"
         if work and ctx.chance(0.4):  # "<x> dot <y> at <company> dot org"
             company = re.sub(r"[^a-z ]", "", _fold(ctx.pick(ctx.pools.companies)).lower()).split() or ["acme"]
-            domain = f"{company[0]}.{ctx.pick(FREE_TLDS)}"
+            domain = f"{company[0]}.{_word(ctx, 'free_tlds')}"
         dom = domain.replace(".", " dot ").replace("-", " dash ")
         local = ctx.rng.choices((f, f"{f} dot {la}", f"{f}{la}", f"{f} underscore {la}", f"{f[0]} {la}",
                                  f"{f} {_number(n % 20)}", f"{f} {la}", f"{f}{la}{_number(n % 20)}",
@@ -666,20 +641,12 @@ def _location(ctx: Ctx) -> list[Piece]:
     if r < 0.65:
         return lit("in ") + ent(f"Room {ctx.rng.randint(1, 9)}{ctx.pick('ABCDE')}", "LOCATION")
     if r < 0.85:
-        return lit("at ") + ent(f"{ctx.rng.randint(2, 999)} {ctx.pick(STREETS)}", "LOCATION")
-    return lit("at ") + ent(ctx.pick(VENUES), "LOCATION")
+        return lit("at ") + ent(f"{ctx.rng.randint(2, 999)} {_word(ctx, 'streets')}", "LOCATION")
+    return lit("at ") + ent(_word(ctx, "venues"), "LOCATION")
 
 
 # -----------------------------------------------------------------------------
 # composite slots: a date and/or time with its prepositions
-
-
-_WEEK_LEADS = ("sometime ", "later ", "by ", "before ", "until ", "early ")
-DATE_LEADS = {  # words before a date that are not part of it
-    "today": ("later ", "by end of ", "earlier "),
-    "tomorrow": ("first thing ", "early ", "sometime ", "by ", "before ", "until "),
-    **{w: _WEEK_LEADS for w in ("this week", "next week", "next month", "this weekend", "the weekend")},
-}
 
 
 def _date_phrase(ctx: Ctx, mode: str) -> list[Piece]:
@@ -702,8 +669,8 @@ def _date_phrase_kind(ctx: Ctx, mode: str) -> tuple[list[Piece], str]:
     elif mode == "on" and kind == "span":
         preps = ("", "for ", "during ", "over ") if "rest" in text else ("", "for ", "in ", "over ", "within ")
         prep = ctx.pick(preps)
-    elif mode == "on" and text in DATE_LEADS and ctx.chance(0.15):
-        prep = ctx.pick(DATE_LEADS[text])
+    elif mode == "on" and text in (leads := _words()["date_leads"]) and ctx.chance(0.15):
+        prep = ctx.draw(leads[text]) + " "
     return lit(prep) + ent(text, "DATE"), kind
 
 
@@ -740,24 +707,16 @@ def _time_phrase(ctx: Ctx, mode: str, after_date: str = "") -> list[Piece]:
     return lit(lead + ctx.rng.choices(("this ", "late ", "early "), (90, 5, 5))[0] + part)
 
 
-NO_WHEN = {
-    "on": ("", "", "", "", "", "", "this time", "after all"),
-    "for": ("", "", "", "", "for that day"),
-    "to": ("to another day", "to a later date", "to next time", "to whenever works", "to later"),
-    "bare": ("that", "that", "that day", "the usual time"),
-}
-
-
 def _no_when(ctx: Ctx, mode: str) -> list[Piece]:
     """No date or time, but often something in its place that looks like one and is not one."""
     r = ctx.rng.random()
     if mode == "on" and r < 0.18:
-        return lit(ctx.pick(RECURRING))
+        return lit(_word(ctx, "recurring"))
     if mode == "on" and r < 0.36:
-        return lit("for " + ctx.pick(DURATIONS))
+        return lit("for " + _word(ctx, "durations"))
     if mode == "on" and r < 0.44:  # "in ten minutes": a duration, not a TIME
         return SLOTS["in_duration"](ctx, None)
-    return lit(ctx.pick(NO_WHEN[mode]))
+    return lit(ctx.draw(_words()["no_when"][mode]))
 
 
 def _when(ctx: Ctx, mode: str = "on") -> list[Piece]:
@@ -797,7 +756,7 @@ def _when(ctx: Ctx, mode: str = "on") -> list[Piece]:
 def _slot_name(ctx: Ctx, fb: str | None) -> list[Piece]:
     if ctx.has("NAME") and (fb is None or ctx.chance(0.85)):
         return _name(ctx)
-    return lit(fb if fb is not None else ctx.pick(ROLES))
+    return lit(fb if fb is not None else _word(ctx, "roles"))
 
 
 def _slot_first(ctx: Ctx, fb: str | None) -> list[Piece]:
@@ -829,14 +788,14 @@ def _slot_person(ctx: Ctx, fb: str | None) -> list[Piece]:
         if ctx.chance(0.14):
             return _name_list(ctx)
         return _name(ctx)
-    return lit(ctx.pick(ROLES))
+    return lit(_word(ctx, "roles"))
 
 
 def _slot_people(ctx: Ctx, fb: str | None) -> list[Piece]:
     """Several people: mostly a list of NAMEs."""
     if ctx.has("NAME") and ctx.chance(0.85):
         return _name_list(ctx) if ctx.chance(0.8) else _name(ctx)
-    return lit(fb if fb is not None else ctx.pick(GROUPS))
+    return lit(fb if fb is not None else _word(ctx, "groups"))
 
 
 def _who(ctx: Ctx) -> tuple[str, str]:
@@ -849,7 +808,7 @@ def _slot_pname(ctx: Ctx, fb: str | None) -> list[Piece]:
     """The message's person by name ("anna", "anna lee"), the same person as {pemail}; else a relative."""
     if ctx.has("NAME") and ctx.chance(0.9):
         return _name(ctx, ctx.rng.choices(("first", "full", "title"), (58, 37, 5))[0], _who(ctx))
-    return lit(fb if fb is not None else ctx.pick(FAMILY))
+    return lit(fb if fb is not None else _word(ctx, "family"))
 
 
 def _slot_pemail(ctx: Ctx, fb: str | None) -> list[Piece]:
@@ -866,7 +825,7 @@ def _title_case(s: str) -> str:
 
 def _owner(ctx: Ctx) -> str:
     if ctx.chance(0.55):
-        return ctx.pick(VENUE_OWNERS)
+        return _word(ctx, "venue_owners")
     return _fold(ctx.pick(ctx.pools.last[ctx.pick(("en_US", "en_GB", "it_IT", "ga_IE", "es_MX"))]))
 
 
@@ -874,18 +833,19 @@ def _venue_value(ctx: Ctx) -> str:
     """A restaurant, bar, shop, park or building: "Joe's Pizza", "Lincoln Park", "the Rusty Anchor"."""
     r = ctx.rng.random()
     if r < 0.25:
-        return ctx.pick(CHAINS)
+        return _word(ctx, "chains")
     if r < 0.5:
-        return _title_case(f"{_owner(ctx)}'s {ctx.pick(VENUE_KINDS)}")
+        return _title_case(f"{_owner(ctx)}'s {_word(ctx, 'venue_kinds')}")
     if r < 0.62:
-        return _title_case(f"the {ctx.pick(PUB_ADJ)} {ctx.pick(PUB_NOUN)}")
+        return _title_case(f"the {_word(ctx, 'pub_adj')} {_word(ctx, 'pub_noun')}")
     if r < 0.72:
-        return _title_case(f"{ctx.pick(STREET_BASES)} {ctx.pick(('street cafe', 'street diner', 'park', 'market'))}")
+        base = _word(ctx, "street_bases")
+        return _title_case(f"{base} {ctx.pick(('street cafe', 'street diner', 'park', 'market'))}")
     if r < 0.8:
         return _title_case(f"st {ctx.pick(('mary', 'john', 'luke', 'patrick', 'joseph', 'anne', 'paul'))}'s "
                            f"{ctx.pick(('church', 'hospital', 'school'))}")  # fmt: skip
     base = _owner(ctx) if ctx.chance(0.5) else ctx.pick(ctx.pools.cities)
-    return _title_case(f"{base} {ctx.pick(VENUE_PLACES)}")
+    return _title_case(f"{base} {_word(ctx, 'venue_places')}")
 
 
 def _city_value(ctx: Ctx) -> str:
@@ -895,17 +855,17 @@ def _city_value(ctx: Ctx) -> str:
     if r < 0.45:
         return ctx.pick(ctx.pools.cities)
     if r < 0.75:
-        city, state = ctx.pick(US_CITY_STATE)
+        city, state = _pair(_word(ctx, "us_city_state"))
         return f"{city}{comma} {state}"
     if r < 0.87:
-        city, country = ctx.pick(CITY_COUNTRY)
+        city, country = _pair(_word(ctx, "city_country"))
         return f"{city}{comma} {country}"
-    return ctx.pick(US_STATES)
+    return _word(ctx, "us_states")
 
 
 def _street_value(ctx: Ctx) -> str:
-    base = ctx.pick(STREET_BASES) if ctx.chance(0.7) else _owner(ctx)
-    street = f"{base} {ctx.pick(STREET_TYPES)}"
+    base = _word(ctx, "street_bases") if ctx.chance(0.7) else _owner(ctx)
+    street = f"{base} {_word(ctx, 'street_types')}"
     if ctx.style != "voice" and ctx.chance(0.4):
         street = f"{ctx.rng.randint(2, 999)} {street}"
     return street
@@ -922,7 +882,7 @@ PLACE_VALUES = {
 def _place(ctx: Ctx, kind: str) -> list[Piece]:
     """A place name: untagged, or a LOCATION when that type is requested."""
     if "LOCATION" in ctx.types and not ctx.has("LOCATION"):
-        return lit(ctx.pick(PLACE_FALLBACKS[kind]))
+        return lit(ctx.draw(_words()["place_fallbacks"][kind]))
     text = PLACE_VALUES[kind](ctx)
     return ent(text, "LOCATION") if ctx.has("LOCATION") else lit(text)
 
@@ -930,7 +890,7 @@ def _place(ctx: Ctx, kind: str) -> list[Piece]:
 def _slot_place(ctx: Ctx, fb: str | None) -> list[Piece]:
     """A place with its preposition: "in austin texas", "at joe's pizza", "on maple street"."""
     if "LOCATION" not in ctx.types and ctx.chance(0.3):
-        return lit(ctx.pick(PLACES))  # "in room 4B", "on zoom"
+        return lit(_word(ctx, "places"))  # "in room 4B", "on zoom"
     kind = ctx.rng.choices(("city", "venue", "street", "country"), (42, 42, 5, 11))[0]
     prep = {"city": "in ", "venue": "at ", "street": "on ", "country": "in "}[kind]
     return lit(prep) + _place(ctx, kind)
@@ -991,8 +951,8 @@ def _placed(ctx: Ctx, when: list[Piece]) -> list[Piece]:
 
 def _slot_at_place(ctx: Ctx, fb: str | None) -> list[Piece]:
     if "LOCATION" in ctx.types:
-        return _location(ctx) if ctx.has("LOCATION") and ctx.chance(0.75) else lit(ctx.pick(PLACES_UNNAMED))
-    return lit(ctx.pick(PLACES))
+        return _location(ctx) if ctx.has("LOCATION") and ctx.chance(0.75) else lit(_word(ctx, "places_unnamed"))
+    return lit(_word(ctx, "places"))
 
 
 def _slot_phone(ctx: Ctx, fb: str | None) -> list[Piece]:
@@ -1000,13 +960,22 @@ def _slot_phone(ctx: Ctx, fb: str | None) -> list[Piece]:
 
 
 def _slot_wake(ctx: Ctx, fb: str | None) -> list[Piece]:
-    return lit(ctx.pick(WAKE_WORDS) + ctx.pick((" ", " ", ", "))) if ctx.chance(0.22) else []
+    return lit(_word(ctx, "wake_words") + ctx.pick((" ", " ", ", "))) if ctx.chance(0.22) else []
 
 
-def _pick_slot(words: Sequence[str]) -> Callable[[Ctx, str | None], list[Piece]]:
-    # nobody says "1:1" or "invoice #4471" to an assistant
-    spoken = tuple(w for w in words if not re.search(r"[\d#:%]", w))
-    return lambda ctx, fb: lit(ctx.pick(spoken if ctx.style == "voice" else words))
+def _pick_slot(key: str) -> Callable[[Ctx, str | None], list[Piece]]:
+    """A slot that draws from a list of data/words.yaml."""
+    return lambda ctx, fb: lit(ctx.draw(_spoken_words(key) if ctx.style == "voice" else _words()[key]))
+
+
+@functools.cache
+def _spoken_words(key: str) -> Words:
+    """A list of data/words.yaml less what nobody says to an assistant ("1:1", "invoice #4471")."""
+    words = _words()[key]
+    kept = [(t, w) for t, w in zip(words.texts, words.weights, strict=True) if not re.search(r"[\d#:%]", t)]
+    if not kept:
+        raise DataFileError(f"{WORDS_FILE.name}: {key}: no entry without a digit, '#', ':' or '%' for voice commands")
+    return Words.of([t for t, _ in kept], [w for _, w in kept])
 
 
 def _slot_a_event(ctx: Ctx) -> list[Piece]:
@@ -1036,13 +1005,13 @@ SLOTS: dict[str, Callable[[Ctx, str | None], list[Piece]]] = {
     "at_place": _slot_at_place,
     "phone": _slot_phone,
     "wake": _slot_wake,
-    "event": _pick_slot(EVENTS),
+    "event": _pick_slot("events"),
     "a_event": lambda ctx, fb: _slot_a_event(ctx),
-    "role": _pick_slot(ROLES),
-    "freq": _pick_slot(FREQ_ADJ),
-    "recurring": _pick_slot(RECURRING),
-    "duration": _pick_slot(DURATIONS),
-    "topic": _pick_slot(TOPICS),
+    "role": _pick_slot("roles"),
+    "freq": _pick_slot("freq_adj"),
+    "recurring": _pick_slot("recurring"),
+    "duration": _pick_slot("durations"),
+    "topic": _pick_slot("topics"),
     "company": lambda ctx, fb: lit(ctx.pick(ctx.pools.companies)),
     "people": _slot_people,
     "pname": _slot_pname,
@@ -1051,13 +1020,13 @@ SLOTS: dict[str, Callable[[Ctx, str | None], list[Piece]]] = {
     "city": lambda ctx, fb: _place(ctx, "city"),
     "country": lambda ctx, fb: _place(ctx, "country"),
     "venue": lambda ctx, fb: _place(ctx, "venue"),
-    "holiday": _pick_slot(HOLIDAYS),
-    "occasion": _pick_slot(OCCASIONS),
-    "possessed": _pick_slot(POSSESSED),
-    "meal": _pick_slot(MEALS),
-    "trip": _pick_slot(TRIPS),
-    "in_duration": _pick_slot(IN_DURATIONS),
-    "lead_time": _pick_slot(LEAD_TIMES),
+    "holiday": _pick_slot("holidays"),
+    "occasion": _pick_slot("occasions"),
+    "possessed": _pick_slot("possessed"),
+    "meal": _pick_slot("meals"),
+    "trip": _pick_slot("trips"),
+    "in_duration": _pick_slot("in_durations"),
+    "lead_time": _pick_slot("lead_times"),
     "n": lambda ctx, fb: lit(str(ctx.rng.randint(2, 12))),
 }
 
@@ -1097,538 +1066,6 @@ def render(template: str, ctx: Ctx) -> list[Piece]:
         else:
             out += SLOTS[part[1]](ctx, part[2])
     return out
-
-
-# Voice commands: what people say to an assistant.  Written with apostrophes; the voice style lowercases
-# them and drops punctuation.  Literal text never holds a date, time or name (those come only from slots).
-VOICE = {
-    "inquiry": (
-        "{wake}[what's|what is|whats] on my calendar {for_date}",
-        "{wake}[what's|what is] on my [schedule|agenda] {for_date}",
-        "{wake}[do|did] i have any [meetings|appointments|events|plans] [{place} ||] {when}",
-        "{wake}am i [free|busy|available] {when}",
-        "{wake}[when is|when's] my next [meeting|appointment|call] with {person}",
-        "{wake}what time is my {event} {on_date}",
-        "{wake}what [do i have|have i got] [going on|planned|scheduled|lined up] {on_date}",
-        "{wake}is there anything on my [schedule|calendar] {for_date}",
-        "{wake}[tell me|read me|give me|read out] my [appointments|meetings|schedule] {for_date}",
-        "{wake}[check|see] if {person} is [free|available] {when}",
-        "{wake}[set up|schedule|book|arrange] a [meeting|call|video call] with {person} [{place} ||] {when}",
-        "{wake}[can you|could you|please] [schedule|book|set up] {a_event} with {person} [{place} ||] {when}",
-        "{wake}find a time [to meet|for a call] with {person} {on_date}",
-        "{wake}when am i meeting [with|] {name}",
-        "{wake}who am i meeting {when}",
-        "{wake}[who is|who's] [at|in|coming to] my {event} {on_date}",
-        "{wake}how many [meetings|events|appointments] do i have {on_date}",
-        "{wake}is my {event} still on {for_date}",
-        "{wake}[show me|open|pull up] {days} [schedule|calendar|agenda]",
-        "{wake}when is [the|my] {event}",
-        "{wake}where is my {event} {on_date}",
-        "{wake}did {name} accept [the|my] [invite|invitation] for {date:the meeting}",
-        "{wake}did {name} cancel [the|our] {event} {on_date}",
-        "{wake}is the {event} {on_date} [cancelled|canceled|still happening|still on]",
-        "{wake}was anything [cancelled|removed] from my calendar {for_date}",
-        "{wake}send [an invite|a meeting invite|an invitation] to {contact} for {when}",
-        "{wake}[email|message] {contact} and ask if [they're|she's|he's] free {when}",
-        "{wake}add {a_event} with {person} [{place} ||] {when}",
-        "{wake}put {a_event} [{place} ||] on my calendar {when}",
-        "{wake}remind me [about|of] my {event} [with {person}|] {on_date}",
-        "{wake}[do i have|have i got] anything [after|before] {time:lunch} {on_date}",
-        "{wake}what's my first [meeting|appointment] {on_date}",
-        "{wake}is {name} [coming|going] to the {event} {on_date}",
-        "{wake}any [events|meetings|plans] {for_date}",
-        "{wake}what does {date:my day} look like",
-        "{wake}what does my [day|week] look like",
-        "{wake}[i want to|i'd like to|i need to] [meet|catch up|have lunch|grab coffee] with {person} {when}",
-        "{wake}[can you|please] check my [availability|calendar] {for_date}",
-        "{wake}am i double booked {on_date}",
-        "{wake}is {day:my calendar} [free|open|clear] [for a meeting|]",
-        "{wake}when did i last [meet with|see] {name}",
-        "{wake}how long is my {event} {on_date}",
-        "{wake}tell me about my {time:next} [meeting|appointment] {on_date}",
-        "{wake}what's happening {when}",
-        "{wake}what's next on my calendar",
-        "{wake}[do i have|is there] a {freq} {event} {on_date}",
-        "{wake}[please|] list [all|] my meetings with {name}",
-        "{wake}check when {person} [is available|has time] {for_date}",
-        "{wake}[book|reserve] [a room|a meeting room|the big room] for my {event} {when}",
-        "{wake}may i ask what's on my calendar {for_date}",
-        "{wake}will i have time for {a_event} {when}",
-        "{wake}[um|uh|so] do i have [anything|something] with {name} {on_date}",
-        "{wake}mark me as busy {when} [and|] [set up|schedule] a call with {person}",
-        "{wake}when is [mom's|dad's|my boss's] [appointment|party|flight]",
-        "{wake}when is {name:my sister}'s [birthday party|farewell lunch|graduation|recital]",
-        "{wake}what's [the|my] schedule [like|] {for_date}",
-        "{wake}tell me when my {event} with {name} is",
-        "{wake}[schedule|set up] {a_event} {at_place} {when}",
-        "{wake}can i meet with {person} {when}",
-        "{wake}are there any openings {when}",
-        "{wake}find me a free slot {on_date}",
-        "{wake}[schedule|book|set up] {a_event} for {duration} {when}",
-        "{wake}do i have {duration} free {on_date}",
-        "{wake}[set up|schedule] a {freq} {event} with {person} {recurring}",
-        "{wake}is my {event} {recurring} still on",
-        "{wake}[how long|how many hours] [is|are] my {event} {recurring}",
-        "{wake}block {duration} {when} for {a_event} with {person}",
-        # assistant command shapes around a scheduling request
-        "{wake}remind me [about|of] [the|my] {event} with {people} {when}",
-        "{wake}set a reminder for [the|my] {event} [with {person}|] {when}",
-        "{wake}set [a reminder|an alert] [for|about] {pname}'s {possessed} {on_date}",
-        "{wake}remind me [about|of] {pname}'s {possessed} {on_date}",
-        "{wake}remind me {lead_time} [the|my] {event} [with {person}|] {on_date}",
-        "{wake}add {a_event} with {person} to my calendar {when}",
-        "{wake}add {pname}'s {possessed} to my calendar {for_date}",
-        "{wake}add [the|a] {occasion} [at {venue}|in {city}|] to my calendar {for_when}",
-        "{wake}put {a_event} [with {person}|] on my calendar {when}",
-        "{wake}put {meal} with {people} on my calendar {when}",
-        "{wake}put {pname}'s {possessed} on [my|the family] calendar {for_date}",
-        "{wake}[make|create] a calendar entry for {a_event} [at {venue}|] {when}",
-        "{wake}[make|create] a [calendar entry|new event|calendar event] [called|named] {event} {when}",
-        "{wake}notify me {lead_time} my {event} with {person} {on_date}",
-        "{wake}notify me when {name} [accepts|answers|responds to] the [invite|meeting request]",
-        "{wake}[send an email to|email] {pname} [at|on|] {pemail} [and|to] ask if [they're|she's|he's] free {when}",
-        "{wake}send an email to {contact} [to set up|asking for|about] {a_event} {when}",
-        "{wake}send [a meeting invite|an invite|a calendar invite|the invite] to {pemail} for {a_event} {when}",
-        "{wake}invite {pemail} to [my|the] {event} {when}",
-        "{wake}add {pname} [email|with the email|] {pemail} to the {event} [invite|] {on_date}",
-        "{wake}send [an invite|a meeting request] for {a_event} {when} to {pemail}",
-        "{wake}[schedule|set up] {a_event} with {pname} {when} and send the invite to {pemail}",
-        "{wake}is my reminder for {date:the meeting} still set",
-        "{wake}is [my|the] reminder [for|about] [my|the] {event} [with {person}|] still [on|set]",
-        "{wake}did i set a reminder for {pname}'s {possessed}",
-        "{wake}what reminders do i have {for_date}",
-        "{wake}[schedule|book|set up|plan] {meal} [with {people}|] in {city} {when}",
-        "{wake}[schedule|book|set up] {a_event} [with {person}|] at {venue} {when}",
-        "{wake}[add|put] [my|a|the] {trip} to {country} [on|in] my calendar {for_date}",
-        "{wake}add [my|a|the] {trip} to {city} to my calendar {for_date}",
-        "{wake}when is my [flight|trip|train|bus] to {city}",
-        "{wake}do i have any [meetings|appointments|plans] in {city} {on_date}",
-        "{wake}[book|reserve] a table at {venue} {for_when}",
-        "{wake}what time is [my|the] {event} at {venue} {on_date}",
-        "{wake}what time is the {occasion} {on_date}",
-        "{wake}[do i have|is there] anything [planned|scheduled|on my calendar] for {holiday}",
-        "{wake}[do i have|is there] anything [planned|scheduled] [the day after|the week of|before] {holiday}",
-        "{wake}[schedule|plan|set up] [a|the] {occasion} with {people} {when}",
-        "{wake}who is coming to {pname}'s {possessed}",
-        "{wake}[will|can] {name} make it to [my|the] {occasion}",
-        "{wake}[am i free|do i have time] for {meal} with {people} {when}",
-        "{wake}check if {people} [are free|can meet|are available] {when}",
-        "{wake}set up a [meeting|call] with {people} {when}",
-        "{wake}[meeting|lunch|call] with {people} {when}",
-        "{wake}[i hope|hopefully] [the|my] {event} {on_date} is still on [is it|]",
-        "{wake}will there be [any|] [meetings|time] {for_date}",
-        "{wake}may i [see|know] my [schedule|appointments] {for_date}",
-        "{wake}mark {date:it} as busy and [add|schedule] {a_event} [with {person}|]",
-        "{wake}do i have time to pay the [phone|electric|water|credit card] bill before my {event} {on_date}",
-        "{wake}am i [free|busy] {in_duration}",
-        "{wake}remind me about [the|my] {event} [with {person}|] {in_duration}",
-        "{wake}set a reminder for [my|the] {event} {in_duration}",
-        "{wake}do i have [anything|a meeting] {in_duration}",
-        "{wake}what's on my calendar {for_date} [i'm|i am] back from {country} {on_date}",
-        "{wake}happy new year [olly|alexa|] what's on my calendar {for_date}",
-        "{wake}remind me [about|of] [the|my] {event} {at_time} {on_date}",
-        "{wake}set a reminder for {a_event} [with {person}|] {at_time}",
-        "{wake}add {a_event} [at {venue}|] {at_time} {on_date}",
-        "{wake}[do i have|is there] [a|an|any] {event} {at_time} {on_date}",
-        "{wake}[meet|lunch|dinner|drinks] with {people} {at_time} {on_date}",
-        "{wake}put {pname}'s {possessed} on my calendar for {day:that day} {at_time}",
-        "{wake}[do i have|is there] {a_event} {place} {on_date}",
-        "{wake}add {a_event} with {people} {place} {when}",
-        "{wake}[where|what time] is [the|my] {occasion} {place}",
-    ),
-    "cancel": (
-        "{wake}[cancel|delete|remove] my [meeting|appointment|call] with {person} [{place} ||] {when}",
-        "{wake}[cancel|delete|call off] [the|my] {event} [{place} ||] {on_date}",
-        "{wake}remove [the|my] {event} from my calendar",
-        "{wake}remove [the|my] {event} with {person} from my [calendar|schedule] {on_date}",
-        "{wake}clear my [calendar|schedule] {for_date}",
-        "{wake}clear [out|] everything {for_date}",
-        "{wake}i [won't|can't|will not|cannot] make it to [the|my] {event} {when} [please|] cancel it",
-        "{wake}i [won't|can't] make [it|the meeting] {when} [so|] cancel [it|the meeting]",
-        "{wake}cancel all my [appointments|meetings|events] {for_date}",
-        "{wake}take [the|my] {event} with {person} off my calendar",
-        "{wake}cancel my {time:next} [meeting|appointment|call]",
-        "{wake}[delete|cancel] [everything|all events] [after|before] {time:lunch} {on_date}",
-        "{wake}[please|] cancel the {event} i'm not [available|free] {on_date}",
-        "{wake}i need to cancel {bare_when} something came up",
-        "{wake}let {name} know i can't make [it|our meeting] {on_date} and cancel [it|the invite]",
-        "{wake}drop the {event} with {person} from my schedule",
-        "{wake}get rid of [the|my] [meeting|appointment|event] {on_date}",
-        "{wake}cancel [it|that|the last one|that meeting]",
-        "{wake}cancel my next [meeting|appointment]",
-        "{wake}[nevermind|never mind|actually] cancel the {event}",
-        "{wake}cancel [the|my] [reservation|booking] {for_when}",
-        "{wake}check my calendar and cancel [whatever|anything] i have {on_date}",
-        "{wake}i'm [sick|not feeling well|stuck in traffic] cancel [all|] my meetings {for_date}",
-        "{wake}[can you|could you|please] cancel [the|our] {event} with {person}",
-        "{wake}call off {days} {event}",
-        "{wake}[delete|remove] the [event|meeting] {when}",
-        "{wake}cancel my {event} {at_place}",
-        "{wake}[cancel|delete|stop] [the|my] {freq} {event}",
-        "{wake}[cancel|remove] my {event} {recurring}",
-        "{wake}tell {person} the {event} is off",
-        "{wake}cancel [the|my] {event} and let {person} know",
-        "{wake}i don't need the {event} {on_date} anymore",
-        "{wake}[cancel|delete] my [appointment|meeting] with {name:the dentist}",
-        "{wake}i'm having second thoughts cancel the {event}",
-        "{wake}my {event} {on_date} is off please remove it",
-        "{wake}cancel whatever i have {when}",
-        "{wake}[cancel|delete] the event called {event}",
-        "{wake}can you free up my schedule {for_date}",
-        "{wake}[um|uh|so] cancel my [thing|meeting] with {name}",
-        "{wake}remove {name:mom}'s [birthday party|visit|appointment] from the calendar",
-        "{wake}cancel the [invite|invitation] i sent to {contact}",
-        "{wake}[please|] cancel my [meeting|booking] {at_place} {when}",
-        "{wake}i won't be available {when} cancel everything",
-        "{wake}no more {event} {for_date} [please|] cancel it",
-        "{wake}cancel the {event} [i have|we have|] {recurring}",
-        "{wake}[cancel|delete] the {duration} [block|slot|hold] {on_date}",
-        "{wake}i don't need the {freq} {event} anymore remove it",
-        "{wake}stop the {event} {recurring} [it's|it is] cancelled",
-        # assistant command shapes around a cancellation
-        "{wake}[remove|delete|cancel|turn off] [the|my] reminder [for|about] [the|my] {event} {on_date}",
-        "{wake}[remove|delete|turn off] [the|my] reminder for [the|my] {event} with {person}",
-        "{wake}[remove|delete|cancel] the reminder for {date:the meeting}",
-        "{wake}[remove|delete|cancel] [the|my] reminder [for|about] {pname}'s {possessed}",
-        "{wake}i don't need [the|my] reminder [for|about] {pname}'s {possessed} anymore",
-        "{wake}[remove|delete] {pname}'s {possessed} from my calendar",
-        "{wake}take {pname}'s {possessed} off my calendar",
-        "{wake}cancel [my|the] {trip} to {country} and [clear|remove] it from my calendar",
-        "{wake}cancel my [flight|trip|train|hotel] to {city} {on_date}",
-        "{wake}cancel [my|the|our] [reservation|table|booking] at {venue} {for_when}",
-        "{wake}cancel {meal} with {people} {when}",
-        "{wake}cancel the {event} with {people}",
-        "{wake}remove [the|my] {event} in {city} from my calendar",
-        "{wake}[remove|delete] [the|my] [event|meeting|appointment] at {venue} {when}",
-        "{wake}send an email to {contact} [saying|to say|that] [the|our] {event} {on_date} is cancelled",
-        "{wake}[send an email to|email] {pname} [at|] {pemail} [saying|that] i have to cancel [our|the] {event} {when}",
-        "{wake}send [a cancellation|a cancellation notice] to {pemail} for the {event} {on_date}",
-        "{wake}email {pemail} [and|to] [cancel|call off] [the|our] {event} {on_date}",
-        "{wake}cancel my {event} with {pname} {on_date} and [email|notify] [her|him|them] at {pemail}",
-        "{wake}[remove|uninvite] {pemail} from [the|my] {event} {on_date} [and cancel it|]",
-        "{wake}[cancel|delete] [the|my] calendar entry [for|called] {event} {on_date}",
-        "{wake}take [the|my] {occasion} off my calendar",
-        "{wake}[cancel|delete] the {occasion} [with {people}|] {on_date}",
-        "{wake}cancel [everything|all my meetings] [on|for] {holiday}",
-        "{wake}notify {people} that the {event} {on_date} is [cancelled|off]",
-        "{wake}i'm not going to {pname}'s {possessed} anymore [please|] remove it",
-        "{wake}remind me to cancel my {event} with {person} {when}",
-        "{wake}cancel my {event} {in_duration}",
-        "{wake}[cancel|delete] the reminder that goes off {in_duration}",
-        "{wake}[cancel|remove] [my|the] [meeting|call|appointment] about the [phone|electric|water] bill {on_date}",
-        "{wake}i will be in {city} {for_date} so cancel my {event}",
-        "{wake}may i cancel [the|my] {event} {on_date}",
-        "{wake}[cancel|call off] the {event} at {venue} [with {people}|] {on_date}",
-        "{wake}[cancel|delete] [the|my] {event} {at_time} {on_date}",
-        "{wake}[remove|delete] the reminder [for|at] {time:noon} {on_date}",
-        "{wake}cancel [my|the] {meal} reservation {at_time} [at {venue}|]",
-        "{wake}cancel {days} {event} {at_time}",
-        "{wake}cancel [my|the] {event} {place} {on_date}",
-        "{wake}[remove|delete] the {occasion} {place} from my calendar",
-        "{wake}set a reminder to cancel [my|the] {event} with {person} {when}",
-        "{wake}set a reminder to call off [the|our] {occasion} {on_date}",
-        "{wake}remind me to call off the {event} {on_date}",
-        "{wake}remind me {lead_time} [the|my] {event} to cancel it",
-        "{wake}[remove|delete] [the|my] {event} [with {person}|] from my calendar and the reminder [too|as well]",
-        "{wake}[clear|delete] [all|] the reminders {for_date}",
-        "{wake}[cancel|delete] all my reminders {for_date}",
-        "{wake}[remove|delete] the calendar entry for {pname}'s {possessed}",
-        "{wake}take the {event} [with {people}|] off my calendar {on_date}",
-        "{wake}[delete|remove] the reminder [i set|] for {meal} with {people}",
-        "{wake}[cancel|remove] the reminder to [call|meet] {pname} {on_date}",
-        "{wake}notify me [if|when] anyone [declines|drops out] then cancel the {event} {on_date}",
-    ),
-    "reschedule": (
-        "{wake}[move|push|shift] my [meeting|appointment|call] with {person} {to_when}",
-        "{wake}reschedule [the|my] {event} {to_when}",
-        "{wake}push [the|my] {event} back {to_time}",
-        "{wake}can we [move|reschedule] {days} {event} {to_date}",
-        "{wake}postpone [the|my] {event} until {date:further notice}",
-        "{wake}change my {event} {on_date} {to_time}",
-        "{wake}bring [the|my] {event} forward {to_time}",
-        "{wake}move everything {on_date} {to_date}",
-        "{wake}[reschedule|move] my {time:next} [meeting|call] {to_when}",
-        "{wake}can you find another time for my {event} with {person}",
-        "{wake}i need to reschedule [my|the] {event} [with {person}|]",
-    ),
-    "other": (
-        "{wake}send an email to {contact} [saying|about] {topic}",
-        "{wake}[read|check] my [new|latest|] emails [from {person}|]",
-        "{wake}add {email} to my contacts",
-        "{wake}[what's|what is] {name}'s email [address|]",
-        "{wake}reply to {name}'s email",
-        "{wake}remind me to call {person} {when}",
-        "{wake}set an alarm for {time:later}",
-        "{wake}forward the [latest|last] email to {contact}",
-        "{wake}[any|are there] new emails [from {name}|] for me",
-        "{wake}take a note about {topic}",
-        "{wake}text {person} that i'm running late",
-        "{wake}remind me to [call|text|email] {pname} {in_duration}",
-        "{wake}set a reminder to [pick up|buy|order] [milk|groceries|the cake|flowers|a gift for {pname}] {when}",
-        "{wake}add {pemail} as a contact for {pname}",
-        "{wake}save {pemail} as {pname}'s [email|email address]",
-        "{wake}send an email to {pemail} [saying|that says] [happy new year|merry christmas|happy birthday|thank you]",
-        "{wake}send it to {pemail}",
-        "{wake}[what's|what is] the weather [like|] in {city} {for_date}",
-        "{wake}[how many days|how long] until {holiday}",
-        "{wake}notify me {in_duration} to [check the oven|leave|take my pills]",
-        "{wake}[find|show me] [restaurants|a coffee shop|bars] near {venue}",
-        "{wake}remind me to wish {pname} a happy {holiday}",
-    ),
-}
-
-CHAT = {
-    "inquiry": (
-        "[hey|hi|yo|] {first}[,|] are you free {when}?",
-        "[u|you] around {when}?",
-        "can we [meet|talk|chat|hop on a call] {when}?",
-        "what time is the {event} {on_date}?",
-        "still on for {bare_when}?",
-        "is {name} coming to the {event}?",
-        "quick q - do we have the {event} {on_date}?",
-        "[lunch|coffee|drinks] {bare_when}?",
-        "want to grab [coffee|lunch] {when}?",
-        "what's the plan for {date:later}?",
-        "can you send me the [zoom|meet|teams] link for {date:the call}?",
-        "did {name} cancel the {event} or is it still on?",
-        "any idea when {name} is free?",
-        "do you have time for a quick call {when}?",
-        "are we meeting {bare_when} or {bare_when}?",
-        "hey, can you check if {name} can do {bare_when}",
-        "is {bare_when} ok for the {event}?",
-        "what's on the agenda for {day:the meeting}?",
-        "can i book you for {duration} {when}?",
-        "when's the {event} with {name}?",
-        "Hi {first}! Would {bare_when} work for {a_event}?",
-        "Are you available {when}? Need {duration} to go over {topic}",
-        "Can you set up {a_event} with {person} {when}? thx",
-        "do I have anything {for_when}?",
-        "what time do we meet {on_date}",
-        "Is the {event} {at_place}?",
-        "Will {first:you} be at the {event} {on_date}?",
-        "How about {bare_when}? Let me know",
-        "any chance you're free {when}? my email is {email}",
-        "do you have {duration} {for_date}?",
-        "can we make the {event} {recurring}?",
-        "{meal} in {city} {bare_when}?",
-        "want to do {meal} at {venue} {when}?",
-        "are you coming to {pname}'s {possessed} {on_date}?",
-        "{meal} with {people} {bare_when}? I can book {venue:a table}",
-        "is the {occasion} still on {for_date}?",
-        "can you put {pname}'s {possessed} on the calendar? it's {bare_when}",
-        "r u free {when}? thinking {meal} at {venue}",
-        "meet {place} {bare_when}?",
-    ),
-    "cancel": (
-        "sorry, can't make it {when}",
-        "[gotta|have to|need to] cancel {bare_when}, something came up",
-        "hey {first}, need to cancel our {event} {on_date} :(",
-        "{event} is off {on_date}",
-        "let's skip {days} {event}",
-        "im not gonna make it {when}, sorry!!",
-        "can we call off {bare_when}? not feeling great",
-        "no {event} {on_date}, {name:the boss} is out sick",
-        "pls cancel my {time:next} [meeting|call]",
-        "cancelling {days} {event}, will send notes instead",
-        "have to bail on {bare_when}, really sorry",
-        "heads up: the {event} {on_date} is cancelled",
-        "can't do {bare_when} anymore, let's cancel",
-        "I'm not available {when} so I'm cancelling the {event}",
-        "pls take me off the {event} invite {on_date}",
-        "Hi {first}, I have to cancel {bare_when}. So sorry!",
-        "{first:Hey}, the {event} with {person} is cancelled",
-        "Can you cancel my {event} {when}? Thanks",
-        "sorry {first} - won't be able to join {when}, please cancel",
-        "cancel our {event}, {role} needs me {at_time}",
-        "Not going to make the {event} {on_date}, go ahead without me and cancel my spot",
-        "checked my calendar and I'm double booked {when}, gotta cancel ours",
-        "we need more than {duration} anyway so let's cancel {days} {event}",
-        "let's drop the {event} we have {recurring}, it's not useful anymore",
-        "have to cancel {meal} at {venue} {on_date}, sorry!",
-        "can't make {pname}'s {possessed} {on_date} :( pls take it off my calendar",
-        "the {occasion} {on_date} is cancelled, tell {people}",
-        "cancel my trip to {city} {for_date}, the {event} got called off",
-    ),
-    "reschedule": (
-        "can we move our {event} {to_when}?",
-        "hey {first}, mind if we push {days} {event} {to_time}?",
-        "need to reschedule {bare_when}, does {bare_when} work instead?",
-        "let's move the {event} {to_date}",
-        "can we bump the call back {to_time}?",
-    ),
-    "other": (
-        "thanks for {days} {event}, super helpful!",
-        "can you send me {name}'s email?",
-        "fyi {topic} is done",
-        "pls add {email} to the thread",
-        "lol ok",
-        "happy birthday {first}!!",
-    ),
-}
-
-# One sentence that carries the email's intent.
-EMAIL_CORE = {
-    "inquiry": (
-        "Would you be available for a quick call {when}?",
-        "Are you free {when}? I'd like to go over {topic}.",
-        "Could we set up a meeting {when} to discuss {topic}?",
-        "Can we schedule {a_event} with {person} {when}?",
-        "I'd like to book a {duration} slot with you {when}, if that works.",
-        "Is {bare_when} still good for our {event}?",
-        "Just checking whether we're still on for {bare_when}.",
-        "Do you know what time the {event} is {on_date}?",
-        "Could you let me know when {name} is free {for_date}?",
-        "Does {bare_when} work for you? If not, {bare_when} is also open on my side.",
-        "Can you send me the invite for the {event} {on_date}? I can't find it on my calendar.",
-        "What's the agenda for {days} {event}?",
-        "I was wondering if you and {name} could join us {when}.",
-        "Could you check whether {name} has any openings {when}?",
-        "I'd love to grab coffee {when} if you're around.",
-        "Is the {event} {on_date} cancelled or still happening?",
-        "Did {name} cancel our {event} {on_date}? I didn't get an update.",
-        "Please send the calendar invite to {email} so I can confirm.",
-        "You can reach {name} at {email} to set up a time {for_date}.",
-        "Can you add me to the {event} {on_date}? My address is {email}.",
-        "When would suit you for {a_event} {for_date}?",
-        "Please let me know your availability {for_date}.",
-        "Would {bare_when} work for everyone? We could meet {at_place}.",
-        "I'm putting together the {event} and wanted to check if {bare_when} suits you.",
-        "May I ask whether the {event} {on_date} is open to {role}?",
-        "Could we find {duration} {for_date} to review {topic}?",
-        "Is there a good time {for_date} to catch up with {person}?",
-        "Would you like to meet for {meal} in {city} {when}?",
-        "Shall we meet at {venue} {when}? {people} will join too.",
-        "Could you add {pname}'s {possessed} to the team calendar? It's {bare_when}.",
-        "Are you around for the {occasion} {on_date}?",
-    ),
-    "cancel": (
-        "Unfortunately I need to cancel our meeting {when}.",
-        "I'm afraid I won't be able to make the {event} {on_date}, so let's call it off.",
-        "Please cancel my appointment with {person} {when}.",
-        "Something came up and I have to cancel {days} {event}.",
-        "We're cancelling the {event} {when} - apologies for the short notice.",
-        "Could you remove the {event} {on_date} from my calendar? It's been called off.",
-        "I have to pull out of the {event} {on_date} due to a family emergency.",
-        "The {event} with {person} {when} is cancelled.",
-        "I won't be available {when} after all, so please cancel our call.",
-        "Let's scrap the {event} {on_date}; we covered everything by email.",
-        "Please take me off the invite for the {event} {when}.",
-        "I checked my calendar and I'm double-booked {when}, so I need to cancel.",
-        "Can you let {name} know the {event} {on_date} is off?",
-        "Please clear my schedule {for_date}; I'm out sick.",
-        "There's no need to meet {on_date} anymore, so I've cancelled the invite.",
-        "Kindly cancel the booking under {email} for {date:the event}.",
-        "Sorry, but I'll have to cancel {bare_when}. Maybe some other time.",
-        "Due to the strike, the {event} {at_place} {when} will not go ahead.",
-        "Please consider this a cancellation of my {event} {on_date}.",
-        "I'm sorry to say the {event} is off - {role} can't make it {on_date}.",
-        "We've decided to cancel the {freq} {event} going forward.",
-        "I'll have to miss the {event} {when}, so please cancel my place.",
-        "Unfortunately I have to cancel our {meal} at {venue} {on_date}.",
-        "I'm stuck in {city}, so please cancel the {event} {when}.",
-        "The {occasion} {on_date} has been cancelled; please let {people} know.",
-    ),
-    "reschedule": (
-        "Could we move our {event} {to_when}?",
-        "I need to reschedule the {event} {on_date} - would {bare_when} work instead?",
-        "Can we push {days} {event} {to_time}?",
-        "Would you mind if we postponed the {event} until {date:later}?",
-        "Please move my appointment with {person} {to_when}.",
-    ),
-    "other": (
-        "Thanks again for {days} {event}, it was really helpful.",
-        "Please find attached the notes on {topic}.",
-        "Could you add {email} to the mailing list?",
-        "FYI, {name} has joined {company} as our new contact.",
-        "Congratulations on {topic}!",
-    ),
-}
-
-SUBJECTS = {
-    "inquiry": (
-        "Meeting request",
-        "Quick question about {day:the meeting}",
-        "Availability {for_date}?",
-        "Catch up?",
-        "{event} {on_date}",
-        "Are we still on?",
-        "Time to chat?",
-        "Scheduling",
-    ),
-    "cancel": (
-        "Cancelled: {event} {on_date}",
-        "Can't make it {day:after all}",
-        "Change of plans",
-        "{event} cancelled",
-        "Need to cancel",
-        "Re: {event}",
-    ),
-    "reschedule": ("Moving our {event}", "Reschedule?", "New time for {event}"),
-    "other": ("Notes", "FYI", "Thanks!", "{topic}"),
-}
-
-# Sentences that go with any intent; they carry most of the hard negatives of emails.
-EMAIL_FILLERS = (
-    "Hope you're doing well.", "Hope all is well.", "Hope your week is going well.", "Sorry for the late reply.",
-    "Thanks for your patience.", "The agenda is attached.", "I've attached the slides from {company}.",
-    "It should only take {duration}.", "We usually meet {recurring} {at_place}.", "{company} will be joining as well.",
-    "Looping in {role} for visibility.", "Not sure if {role} can make it.", "I'm working from home {day:that day}.",
-    "First thing on my list is {topic}.", "I'm having second thoughts about {topic}.",
-    "May I also ask you to bring the latest numbers?", "Will send the notes afterwards.",
-    "Please use the usual zoom link.", "Room {n} only holds {n} people.", "My manager asked me to reach out.",
-    "Feel free to forward this to {role}.", "I'm on PTO until {date:further notice}.",
-    "P.S. Thanks again for your help with {topic}.", "{name} from {company} mentioned {topic}.",
-    "Just a heads-up that parking in building 2 is closed.", "Shout if anything is unclear.",
-    "The team has been swamped with {topic}.", "We have a date with {company} for the demo.",
-    "Happy Friday!", "Thanks in advance.", "Apologies for any inconvenience.", "Will do my best to keep it short.",
-    "My number is {phone:on the team page} if anything changes.",
-    "Happy new year!", "Merry Christmas to you and the family.", "Hope you had a lovely Valentine's Day.",
-    "I just got back from my vacation in {country}.", "I'll be in {city} for the conference.",
-    "We could also meet {place}.", "Hope {pname:the family}'s birthday went well!", "Will you be at the {occasion}?",
-    "I'm out for {holiday}.", "Bill me for the room if needed.",
-)  # fmt: skip
-GREETINGS = (
-    "Hi {first:team},", "Hello {first:all},", "Dear {name:Sir or Madam},", "Hey {first:everyone},", "Hi {first}!",
-    "Hi team,", "Hello all,", "Hi everyone,", "Good morning,", "Good afternoon {first:all},", "Dear colleagues,",
-    "Hi,", "{first:Hello},", "Morning {first:all}!", "Hello {first:there}, hope you're well.",
-)  # fmt: skip
-SIGNOFFS = (
-    "Best,", "Best regards,", "Kind regards,", "Thanks,", "Thanks!", "Cheers,", "Many thanks,", "Warmly,",
-    "Regards,", "Thank you,", "Talk soon,", "All the best,", "Sincerely,", "Have a great weekend!", "-", "Thx,",
-)  # fmt: skip
-# Replies and forwards: a short note on top decides the intent; the quoted text below may say the opposite.
-THREAD_TOP = {
-    "inquiry": (
-        "Sounds good! Does {bare_when} work for you?",
-        "Thanks - are we still on for {bare_when}?",
-        "Can you check if {name} is free {when}?",
-        "Happy to. What time works {for_date}?",
-        "FYI, see below. Can you find a slot with {person} {for_date}?",
-    ),
-    "cancel": (
-        "Thanks for the invite, but I won't be able to make it after all. Please cancel my spot.",
-        "Unfortunately we need to cancel this - {role} is unavailable {on_date}.",
-        "Please see below and cancel the {event} {on_date}.",
-        "Sorry, I have to call this off.",
-        "FYI - can you cancel this for me and let {name} know?",
-    ),
-    "reschedule": ("Could we move this {to_when}?", "Can we push this back {to_time}?"),
-    "other": ("Thanks, noted!", "Forwarding for your records."),
-}
-
-GENERIC_VOICE = (
-    "{wake}[please|] {x} my [meeting|appointment] with {person} {when}",
-    "{wake}i want to {x} the {event} {on_date}",
-    "{wake}can you {x} [the|my] {event} [with {person}|]",
-    "{wake}{x} {days} {event}",
-    "{wake}{x} [it|that|everything] {for_when}",
-)
-GENERIC_WRITTEN = (
-    "I'd like to {x} our {event} {when}.",
-    "Please {x} my appointment with {person} {on_date}.",
-    "Could you {x} the {event} {for_when}?",
-    "{x}: {event} with {person} {when}",
-)
 
 
 # -----------------------------------------------------------------------------
@@ -1722,11 +1159,15 @@ def _on_token_edges(text: str, spans: list[Span]) -> bool:
 # messages
 
 
-def _templates(table: dict[str, tuple[str, ...]], generic: tuple[str, ...], intent: str) -> tuple[str, ...]:
-    if intent in table:
-        return table[intent]
+@functools.cache
+def _templates(table: str, generic: str, intent: str) -> Words:
+    """The templates of data/short_messages.yaml's per-intent `table` for `intent`; for an intent with none of its
+    own, the `generic` ones with <intent> replaced by the intent's words ("confirm_booking" -> "confirm booking")."""
+    if intent in _short(table):
+        return _short(table)[intent]
     word = intent.replace("_", " ").replace("-", " ").strip().lower() or "handle"
-    return tuple(t.replace("{x}", word) for t in generic)
+    words = _short(generic)
+    return Words(tuple(t.replace("<intent>", word) for t in words.texts), words.weights, words.cum_weights)
 
 
 def _extras(ctx: Ctx) -> list[list[Piece]]:
@@ -1750,7 +1191,7 @@ def _extras(ctx: Ctx) -> list[list[Piece]]:
 
 
 def _voice_message(intent: str, ctx: Ctx) -> list[Piece]:
-    pieces = render(ctx.pick(_templates(VOICE, GENERIC_VOICE, intent)), ctx)
+    pieces = render(ctx.draw(_templates("voice", "generic_voice", intent)), ctx)
     for extra in _extras(ctx):
         pieces += lit(ctx.pick((" ", " and "))) + extra
     if ctx.chance(0.08):
@@ -1759,7 +1200,7 @@ def _voice_message(intent: str, ctx: Ctx) -> list[Piece]:
 
 
 def _chat_message(intent: str, ctx: Ctx) -> list[Piece]:
-    pieces = render(ctx.pick(_templates(CHAT, GENERIC_WRITTEN, intent)), ctx)
+    pieces = render(ctx.draw(_templates("chat", "generic_written", intent)), ctx)
     for extra in _extras(ctx):
         pieces += lit(ctx.pick((". ", " - ", ", "))) + extra
     return pieces
@@ -1773,9 +1214,9 @@ def _sentence(pieces: list[Piece]) -> list[Piece]:
 
 def _email_body(intent: str, ctx: Ctx) -> list[Piece]:
     """Greeting, one intent sentence among 0-3 neutral ones, extras."""
-    core = render(ctx.pick(_templates(EMAIL_CORE, GENERIC_WRITTEN, intent)), ctx)
+    core = render(ctx.draw(_templates("email_core", "generic_written", intent)), ctx)
     count = ctx.rng.choices((0, 1, 2, 3), (25, 40, 25, 10))[0]
-    fillers = [render(t, ctx) for t in ctx.rng.sample(EMAIL_FILLERS, count)]
+    fillers = [render(t, ctx) for t in ctx.rng.sample(_short("email_fillers").texts, count)]
     sentences = fillers[:1] + [core] + fillers[1:] + [_sentence(_cap_pieces(e)) for e in _extras(ctx)]
     out: list[Piece] = []
     for i, sentence in enumerate(sentences):
@@ -1791,13 +1232,13 @@ def _cap_pieces(pieces: list[Piece]) -> list[Piece]:
 
 def _sender(ctx: Ctx) -> list[Piece]:
     """Sign-off and the sender's name (a NAME), sometimes a signature block."""
-    out = lit(ctx.pick(SIGNOFFS))
+    out = lit(ctx.draw(_short("signoffs")))
     if ctx.has("NAME") and ctx.chance(0.85):
         form = ctx.rng.choices(("first", "full", "title_full"), (55, 40, 5))[0]
         name = _name(ctx, form)
         out += lit("\n") + (name[1:] if form == "title_full" and ctx.chance(0.5) else name)
         if form != "first" and ctx.chance(0.35):
-            out += lit(f"\n{ctx.pick(JOB_TITLES)}{ctx.pick((' | ', ', ', chr(10)))}{ctx.pick(ctx.pools.companies)}")
+            out += lit(f"\n{_word(ctx, 'job_titles')}{ctx.pick((' | ', ', ', chr(10)))}{ctx.pick(ctx.pools.companies)}")
     elif ctx.chance(0.3):
         out += lit(f"\nThe {ctx.pick(ctx.pools.companies)} team")
     if ctx.has("PHONE") and ctx.chance(0.3):
@@ -1810,9 +1251,10 @@ def _sender(ctx: Ctx) -> list[Piece]:
 def _email_message(intent: str, ctx: Ctx) -> list[Piece]:
     out: list[Piece] = []
     if ctx.chance(0.4):
-        out += lit("Subject: ") + render(ctx.pick(_templates(SUBJECTS, ("{x}",), intent)), ctx) + lit("\n\n")
+        subject = render(ctx.draw(_templates("subjects", "generic_subjects", intent)), ctx)
+        out += lit("Subject: ") + subject + lit("\n\n")
     if ctx.chance(0.9):
-        out += render(ctx.pick(GREETINGS), ctx) + lit(ctx.pick(("\n\n", "\n\n", "\n")))
+        out += render(ctx.draw(_short("greetings")), ctx) + lit(ctx.pick(("\n\n", "\n\n", "\n")))
     out += _email_body(intent, ctx)
     if ctx.chance(0.9):
         out += lit("\n\n") + _sender(ctx)
@@ -1836,17 +1278,17 @@ def _quote_header(ctx: Ctx) -> list[Piece]:
         return lit(f"On {stamp}, ") + name + lit(" ") + address + lit(" wrote:\n")
     out = lit("From: ") + name + lit(" ") + address + lit("\n")
     out += lit("Sent: " + date.strftime("%A, %B ") + f"{date.day}, {date.year} {clock}\n")
-    return out + lit("Subject: ") + render(ctx.pick(SUBJECTS["inquiry"]), ctx) + lit("\n")
+    return out + lit("Subject: ") + render(ctx.draw(_short("subjects")["inquiry"]), ctx) + lit("\n")
 
 
 def _thread_message(intent: str, ctx: Ctx) -> list[Piece]:
     """A reply or forward: the intent is the top note's, the quoted message below is any scheduling email."""
     forward = ctx.chance(0.35)
     out = lit(("Fwd: " if forward else "Re: ") + ctx.pick(("Meeting", "Catch up", "Next steps", "Invite", "Call")))
-    out += lit("\n\n") + render(ctx.pick(_templates(THREAD_TOP, GENERIC_WRITTEN, intent)), ctx)
+    out += lit("\n\n") + render(ctx.draw(_templates("thread_top", "generic_written", intent)), ctx)
     out += lit("\n\n") + _sender(ctx) + lit("\n\n")
     quoted_intent = ctx.pick(("inquiry", "inquiry", "cancel"))
-    original = render(ctx.pick(GREETINGS), ctx) + lit("\n") + _email_body(quoted_intent, ctx) + lit("\n")
+    original = render(ctx.draw(_short("greetings")), ctx) + lit("\n") + _email_body(quoted_intent, ctx) + lit("\n")
     original += _sender(ctx)
     if forward:
         return out + lit("---------- Forwarded message ---------\n") + _quote_header(ctx) + lit("\n") + original
@@ -1859,69 +1301,7 @@ def _thread_message(intent: str, ctx: Ctx) -> list[Piece]:
 # announcements and invitations.  Word lists and templates are data (data/work_email.yaml); the code below is
 # the values that need logic (names as written at work, addresses, dates, times, numbers) and the layouts.
 
-WORK_EMAIL_FILE = Path(__file__).with_name("data") / "work_email.yaml"
 WHOLE_MESSAGE_STYLES = ("raw_email", "announcement", "invitation")
-
-
-class DataFileError(ValueError):
-    """A data file that does not have the expected shape; the message names the file, the key and the entry."""
-
-
-def _weighted_entries(path: Path, key: str, entries: Any) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    """A list of strings (equal weights) or [text, weight] pairs, checked; templates are parsed (slot names)."""
-    if not isinstance(entries, list) or not entries:
-        raise DataFileError(f"{path.name}: {key}: expected a non-empty list")
-    texts, weights = [], []
-    for i, entry in enumerate(entries):
-        text, weight = (entry, 1.0) if isinstance(entry, str) else (entry if isinstance(entry, list) else (None, None))
-        if (
-            not isinstance(text, str)
-            or isinstance(weight, bool)
-            or not isinstance(weight, int | float)
-            or weight <= 0
-            or (isinstance(entry, list) and len(entry) != 2)
-        ):
-            raise DataFileError(f"{path.name}: {key}[{i}]: expected a string or [text, weight > 0], got {entry!r}")
-        try:
-            _parse(text)
-        except KeyError as err:
-            raise DataFileError(f"{path.name}: {key}[{i}]: {err.args[0]}") from None
-        texts.append(text)
-        weights.append(float(weight))
-    return tuple(texts), tuple(weights)
-
-
-def load_word_lists(path: Path) -> dict[str, Any]:
-    """Every list of a data file as ``(texts, weights)``; a mapping of lists (e.g. per intent) stays a mapping."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise DataFileError(f"{path.name}: not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise DataFileError(f"{path.name}: expected a mapping of list names to lists")
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            out[key] = {sub: _weighted_entries(path, f"{key}.{sub}", v) for sub, v in value.items()}
-        else:
-            out[key] = _weighted_entries(path, key, value)
-    return out
-
-
-def _work(key: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
-    return _work_lists()[key]
-
-
-@functools.cache
-def _work_lists() -> dict[str, Any]:
-    lists = load_word_lists(WORK_EMAIL_FILE)
-    needed = {"departments", "acronyms", "tickers", "exchanges", "projects", "products", "universities", "buildings",
-              "job_titles", "company_suffixes", "disclaimers", "list_names", "no_reply_names", "work_fillers",
-              "greetings", "signoffs", "reply_notes", "talk_topics", "announcement_intros", "abstract_sentences",
-              "agenda_items", "time_zones"}  # fmt: skip
-    if missing := sorted(needed - set(lists)):
-        raise DataFileError(f"{WORK_EMAIL_FILE.name}: missing lists {missing}")
-    return lists
 
 
 def _draw(ctx: Ctx, key: str) -> str:
@@ -1986,13 +1366,13 @@ def _count(ctx: Ctx) -> str:
 
 
 def _street_address(ctx: Ctx) -> str:
-    return f"{ctx.rng.randint(1, 9999)} {ctx.pick(STREET_BASES)} {ctx.pick(STREET_TYPES)}" + ctx.pick(
+    return f"{ctx.rng.randint(1, 9999)} {_word(ctx, 'street_bases')} {_word(ctx, 'street_types')}" + ctx.pick(
         ("", "", f", Suite {ctx.rng.randint(100, 3999)}", f", {_ordinal(ctx.rng.randint(2, 40))} Floor")
     )
 
 
 def _city_state_zip(ctx: Ctx) -> str:
-    city, state = ctx.pick(US_CITY_STATE)
+    city, state = _pair(_word(ctx, "us_city_state"))
     abbr = "".join(w[0] for w in state.split())[:2].upper() if " " in state else state[:2].upper()
     return ctx.pick(
         (f"{city}, {abbr} {ctx.rng.randint(10000, 99999)}", f"{city}, {state} {ctx.rng.randint(10000, 99999)}")
@@ -2028,7 +1408,7 @@ def _work_name(ctx: Ctx, person: tuple[str, str] | None = None, form: str | None
         form = ctx.rng.choices(("full", "first", "last", "initial", "last_first", "title", "handle", "initials",
                                 "middle"), (38, 20, 8, 8, 12, 6, 3, 2, 3))[0]  # fmt: skip
     if form == "title":
-        return lit(ctx.pick(TITLES) + " ") + ent(last, "NAME")
+        return lit(_word(ctx, "titles") + " ") + ent(last, "NAME")
     text = {
         "full": f"{first} {last}",
         "first": first,
@@ -2065,7 +1445,7 @@ def _address(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
         email = email.split("@")[0] + "@" + _domain(ctx)
     has_name, has_email = ctx.has("NAME"), ctx.has("EMAIL")
     if not has_name and not has_email:
-        return lit(ctx.pick(GROUPS))
+        return lit(_word(ctx, "groups"))
     if not has_name:
         return ent(email, "EMAIL")
     if not has_email:
@@ -2217,7 +1597,7 @@ def _subject(ctx: Ctx, intent: str, reply: bool) -> list[Piece]:
     elif r < 0.25 and ctx.has("DATE"):
         body = lit(ctx.pick(("Meeting ", "Review ", "Call ", "Offsite "))) + ent(_work_date(ctx), "DATE")
     else:
-        body = render(ctx.pick(_templates(SUBJECTS, ("{x}",), intent)), ctx)
+        body = render(ctx.draw(_templates("subjects", "generic_subjects", intent)), ctx)
     return lit(prefix) + body
 
 
@@ -2274,12 +1654,12 @@ def _signature(ctx: Ctx, sender: tuple[str, str]) -> list[Piece]:
 
 def _work_body(ctx: Ctx, intent: str, sender: tuple[str, str]) -> list[Piece]:
     """Greeting, the sentence that carries the intent among side remarks, and the signature."""
-    core = render(ctx.pick(_templates(EMAIL_CORE, GENERIC_WRITTEN, intent)), ctx)
+    core = render(ctx.draw(_templates("email_core", "generic_written", intent)), ctx)
     remarks = [
         _say(ctx, "work_fillers") for _ in range(ctx.rng.choices((0, 1, 2, 3, 4, 6), (10, 20, 25, 20, 15, 10))[0])
     ]
     if ctx.chance(0.3):
-        remarks.append(render(ctx.pick(EMAIL_FILLERS), ctx))
+        remarks.append(render(ctx.draw(_short("email_fillers")), ctx))
     at = ctx.rng.randint(0, min(2, len(remarks)))
     sentences = remarks[:at] + [core] + remarks[at:]
     out = _say(ctx, "greetings") + lit("\n\n") if ctx.chance(0.85) else []

@@ -414,6 +414,8 @@ def test_unknown_style_is_a_clear_error():
         ("greetings: [unclosed", "not valid YAML"),
         ("greetings:\n  - ['Hi {first},', 0]\n", r"greetings\[0\]: expected a string or \[text, weight > 0\]"),
         ("greetings:\n  - Hi there\n  - 'Dear {nobody},'\n", r"greetings\[1\]: unknown slot 'nobody'"),
+        ("voice:\n  inquiry:\n    - '{wake}hi'\n    - '{wake}ask {nobody}'\n", r"voice\.inquiry\[1\]: unknown slot"),
+        ("voice:\n  cancel: [[stop, -1]]\n", r"voice\.cancel\[0\]: expected a string or \[text, weight > 0\]"),
         ("greetings: []\n", "greetings: expected a non-empty list"),
         ("- just a list\n", "expected a mapping"),
     ],
@@ -428,9 +430,80 @@ def test_data_file_errors_name_the_file_the_list_and_the_entry(tmp_path, content
     assert "broken.yaml" in str(err.value)
 
 
-def test_the_packaged_data_file_loads():
-    from small_lm.offline import WORK_EMAIL_FILE, load_word_lists
+def test_the_packaged_data_files_load():
+    from small_lm import offline
 
-    lists = load_word_lists(WORK_EMAIL_FILE)
-    texts, weights = lists["work_fillers"]
-    assert len(texts) == len(weights) >= 20 and set(lists["reply_notes"]) == set(DEFAULT_INTENTS)
+    data_files = {offline.WORDS_FILE, offline.SHORT_MESSAGES_FILE, offline.WORK_EMAIL_FILE}
+    # every data file of the generator is one of these (styles.yaml is small_lm.styles', in its own format)
+    assert {p.name for p in offline.DATA_DIR.glob("*.yaml")} - {"styles.yaml"} == {p.name for p in data_files}
+    for path in data_files:
+        assert offline.load_word_lists(path)
+    # checked as the generator uses them: every list it draws from is there, in the shape it expects
+    words, short, work = offline._words(), offline._short_messages(), offline._work_lists()
+    texts, weights = work["work_fillers"]
+    assert len(texts) == len(weights) >= 20 and set(work["reply_notes"]) == set(DEFAULT_INTENTS)
+    assert set(short["voice"]) >= set(DEFAULT_INTENTS) and len(short["email_fillers"].texts) >= 20
+    # repetition is written as weights: each text once
+    events = words["events"]
+    assert len(set(events.texts)) == len(events.texts) and events.weights[events.texts.index("meeting")] == 3
+    assert US_CITY_STATE[0] == ("Austin", "Texas") and len(set(POSSESSED)) == len(POSSESSED)
+
+
+def test_weighted_draws_follow_the_weights():
+    import random
+
+    from small_lm.offline import Ctx, Words
+
+    ctx = Ctx(random.Random(0), None, (), "chat", True, False)
+    draws = Counter(ctx.draw(Words.of(["a", "b"], [3.0, 1.0])) for _ in range(20000))
+    assert 0.73 < draws["a"] / 20000 < 0.77
+
+
+@pytest.mark.parametrize(
+    "file, edit, message",
+    [
+        ("WORDS_FILE", ("chains: [", "chainz: ["), r"missing lists \['chains'\]"),
+        ("WORDS_FILE", ('  "on": ', '  "upon": '), r"no_when: missing lists \['on'\]"),
+        ("WORDS_FILE", ("us_city_state: [", 'us_city_state: ["Austin Texas", '),
+         r'us_city_state\[0\]: expected "first, second"'),
+        ("WORDS_FILE", ("cities: [Berlin,", "cities: [[Berlin, 2],"), r"cities\[0\]: this list takes no weights"),
+        ("WORDS_FILE", ("  zh: [Wei,", "  zz: [Wei,"), r"handmade names \['zh', 'zz'\]"),
+        ("SHORT_MESSAGES_FILE", ("\nchat:\n", "\nchat: [hi]\nchatter:\n"), r"chat: expected a mapping of lists"),
+        ("SHORT_MESSAGES_FILE", ('  - "Hope all is well."', '  - ["Hope all is well.", 2]'),
+         r"email_fillers\[1\]: this list takes no weights"),
+        ("SHORT_MESSAGES_FILE", ("{wake}what time is my {event}", "{wake}what time is my {evnt}"),
+         r"voice\.inquiry\[\d+\]: unknown slot 'evnt'"),
+    ],
+)  # fmt: skip
+def test_packaged_data_file_errors_name_the_file_and_the_list(tmp_path, monkeypatch, file, edit, message):
+    from small_lm import offline
+
+    original = getattr(offline, file)
+    text = original.read_text(encoding="utf-8")
+    assert edit[0] in text
+    path = tmp_path / original.name
+    path.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    monkeypatch.setattr(offline, file, path)
+    loader = offline._words if file == "WORDS_FILE" else offline._short_messages
+    with pytest.raises(offline.DataFileError, match=message) as err:
+        loader.__wrapped__()  # the uncached loader: the cached one holds the packaged file
+    assert str(err.value).startswith(f"{original.name}: ")
+
+
+def test_same_seed_same_output_in_another_process():
+    """Python randomises str hashes per process; nothing the generator draws may depend on them."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from small_lm.offline import _pools, generate_offline; "
+        "print(repr(_pools()), repr(generate_offline(300, seed=11)))"  # the pools: what every draw comes from
+    )
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        digests.add(hashlib.sha256(out.encode()).hexdigest())
+    assert len(digests) == 1
