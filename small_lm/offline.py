@@ -1361,6 +1361,11 @@ def _version(ctx: Ctx) -> str:
     )
 
 
+def _org_code(ctx: Ctx) -> str:
+    """An organisation's code in capitals ("KVRT"): it looks like a person's initials and is not a NAME."""
+    return "".join(ctx.rng.choice("BCDFGHKLMNPRSTVWXZ") for _ in range(ctx.rng.randint(4, 5)))  # initials run 2-3
+
+
 def _count(ctx: Ctx) -> str:
     return str(ctx.rng.choice((ctx.rng.randint(2, 12), ctx.rng.randint(2, 60))))
 
@@ -1400,15 +1405,20 @@ def _slot_phone_number(ctx: Ctx, fb: str | None) -> list[Piece]:
 
 def _work_name(ctx: Ctx, person: tuple[str, str] | None = None, form: str | None = None) -> list[Piece]:
     """A NAME in one of the forms of work email: full, first, surname alone, "J. Baker", "Baker, Ann", a title
-    and surname ("Dr. Baker" tags "Baker"), a handle ("jbaker"), initials ("AB"), or with a middle initial."""
+    and surname ("Dr. Baker" tags "Baker"), a handle ("jbaker"), initials ("AB"); full and surname-first forms
+    sometimes carry a middle initial or a suffix ("Ann K. Baker", "Baker Jr., Ann K.")."""
     if not ctx.has("NAME"):  # never an untagged name: a role in its place
         return lit(ctx.pick(("the organiser", "the office", "our team", "the coordinator")))
     first, last = person or _person(ctx)
     if form is None:
-        form = ctx.rng.choices(("full", "first", "last", "initial", "last_first", "title", "handle", "initials",
-                                "middle"), (38, 20, 8, 8, 12, 6, 3, 2, 3))[0]  # fmt: skip
+        form = ctx.rng.choices(("full", "first", "last", "initial", "last_first", "title", "handle", "initials"),
+                               (40, 20, 8, 8, 14, 6, 2, 2))[0]  # fmt: skip
     if form == "title":
         return lit(_word(ctx, "titles") + " ") + ent(last, "NAME")
+    if form in ("full", "last_first") and ctx.chance(0.25):
+        first = f"{first} {ctx.pick('ABCDEFGHJKLMNPRSTW')}."  # a middle initial
+    if form in ("full", "last_first") and ctx.chance(0.04):
+        last = f"{last} {ctx.pick(('Jr.', 'Sr.', 'II', 'III'))}"
     text = {
         "full": f"{first} {last}",
         "first": first,
@@ -1417,7 +1427,6 @@ def _work_name(ctx: Ctx, person: tuple[str, str] | None = None, form: str | None
         "last_first": f"{last}, {first}",
         "handle": (re.sub(r"[^a-z]", "", _fold(first[0] + last).lower()) or "jdoe"),
         "initials": (_fold(first[0] + last[0]).upper() or "JD"),
-        "middle": f"{first} {ctx.pick('ABCDEFGHJKLMNPRSTW')}. {last}",
     }[form]
     return ent(text, "NAME")
 
@@ -1453,15 +1462,15 @@ def _address(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
     form = ctx.rng.choices(("display", "quoted_last_first", "bare", "name_only", "last_first_only", "paren"),
                            (40, 12, 18, 14, 12, 4))[0]  # fmt: skip
     if form == "display":
-        return ent(f"{first} {last}", "NAME") + lit(" <") + ent(email, "EMAIL") + lit(">")
+        return _work_name(ctx, (first, last), "full") + lit(" <") + ent(email, "EMAIL") + lit(">")
     if form == "quoted_last_first":
-        return lit('"') + ent(f"{last}, {first}", "NAME") + lit('" <') + ent(email, "EMAIL") + lit(">")
+        return lit('"') + _work_name(ctx, (first, last), "last_first") + lit('" <') + ent(email, "EMAIL") + lit(">")
     if form == "bare":
         return ent(email, "EMAIL")
     if form == "name_only":
-        return ent(f"{first} {last}", "NAME")
+        return _work_name(ctx, (first, last), "full")
     if form == "last_first_only":
-        return ent(f"{last}, {first}", "NAME")
+        return _work_name(ctx, (first, last), "last_first")
     return ent(email, "EMAIL") + lit(" (") + ent(f"{first} {last}", "NAME") + lit(")")
 
 
@@ -1565,6 +1574,7 @@ SLOTS.update({
     "street_address": lambda ctx, fb: _spot(ctx, _street_address(ctx)),
     "city_state_zip": lambda ctx, fb: lit(_city_state_zip(ctx)),
     "title_last": _slot_title_last,
+    "org_code": lambda ctx, fb: lit(_org_code(ctx)),
 })  # fmt: skip
 
 
@@ -1627,7 +1637,7 @@ def _signature(ctx: Ctx, sender: tuple[str, str]) -> list[Piece]:
     """Sign-off, the sender's name, and often a signature block full of numbers that are not dates or times."""
     out = _say(ctx, "signoffs") + lit("\n")
     if ctx.has("NAME"):
-        out += _work_name(ctx, sender, ctx.rng.choices(("full", "first", "initial", "initials", "middle"),
+        out += _work_name(ctx, sender, ctx.rng.choices(("full", "first", "initial", "initials", "last"),
                                                        (45, 35, 6, 8, 6))[0])  # fmt: skip
     else:
         out += lit(ctx.pick(("The team", "Facilities", "Office of the Dean")))

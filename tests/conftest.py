@@ -113,3 +113,35 @@ def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
         ]
     )
     return out
+
+
+NEEDLE = "Quentin"  # the only word of the training data that starts with q
+
+
+@pytest.fixture(scope="session")
+def needle_tagger(tmp_path_factory) -> Path:
+    """A tiny joint checkpoint trained until it tags the needle name: a real model that reliably finds one thing,
+    so a test can ask whether the reading machinery lets it."""
+    root = tmp_path_factory.mktemp("needle")
+    tokenizer = tiny_tokenizer(root / "base")
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)  # fmt: skip
+    BertModel(config).save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    fillers = ["the plan for the week", "see you then", "thanks for the notes", "lunch is on me", "all good here"]
+    examples = []
+    for i in range(120):
+        template = ["{f} {NAME} {f}", "hello {NAME}, {f}", "{f}, {f} - {NAME}"][i % 3]
+        text, spans = "", []
+        for literal, slot in _parts(template.replace("{f}", fillers[i % 5], 1).replace("{f}", fillers[(i + 2) % 5])):
+            text += literal
+            if slot:
+                spans.append(Span("NAME", len(text), len(text) + len(NEEDLE)))
+                text += NEEDLE
+        examples.append(make_example(f"n{i}", text, ["inquiry", "cancel"][i % 3 == 2], spans))
+    document = build_document(split_examples(examples, (0.8, 0.1, 0.1)), ["NAME"], ["inquiry", "cancel"], {})
+    write_json_atomic(root / "needle.json", document)
+    out = root / "ckpt"
+    train_bert.main(["--dataset", str(root / "needle.json"), "--model", str(root / "base"), "--output-dir", str(out),
+                     "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3"])  # fmt: skip
+    return out

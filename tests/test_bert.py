@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_tokenizer
+from conftest import NEEDLE, tiny_tokenizer
 from transformers import DistilBertConfig, DistilBertForTokenClassification
 
 from classification import infer_bert, train_bert
@@ -79,13 +79,19 @@ def test_predictions_have_the_shared_shape_and_true_offsets(trained_tiny: Path):
     assert predictions[1]["entities"] == [] and predictions[2]["entities"] == []
 
 
-def test_batching_and_order_do_not_change_predictions(trained_tiny: Path):
-    tagger = JointTagger.from_pretrained(trained_tiny)
-    texts = ["hi Aiko are you free June 3rd around 10:30", "short", "Please cancel my meeting with Olu tomorrow."]
+def test_batching_and_order_do_not_change_predictions(needle_tagger: Path):
+    tagger = JointTagger.from_pretrained(needle_tagger)
+    texts = [f"see you then {NEEDLE} thanks for the notes", "short", f"hello {NEEDLE}, lunch is on me and all good"]
     one_by_one = [tagger.predict([t])[0] for t in texts]
     batched = tagger.predict(texts, batch_size=3)
+    spans = [[(e["type"], e["start"], e["end"]) for e in p["entities"]] for p in one_by_one]
+    assert spans[0] and spans[2], "the model finds the name, so the comparison means something"
     for a, b in zip(one_by_one, batched, strict=True):
-        assert a["intent"] == b["intent"] and a["entities"] == pytest.approx(b["entities"], abs=1e-3)
+        assert a["intent"] == b["intent"]
+        assert [(e["type"], e["start"], e["end"]) for e in a["entities"]] == [
+            (e["type"], e["start"], e["end"]) for e in b["entities"]
+        ]
+        assert [e["score"] for e in a["entities"]] == pytest.approx([e["score"] for e in b["entities"]], abs=1e-3)
 
 
 def test_long_email_is_read_in_windows_not_cut(trained_tiny: Path):

@@ -14,11 +14,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import _parts
-from transformers import BertConfig, BertModel
+from conftest import NEEDLE
 
-from classification import infer_bert, train_bert
-from small_lm.data import Span, build_document, make_example, split_examples, tokenize, write_json_atomic
+from classification import infer_bert
+from small_lm.data import Span, make_example, tokenize
 from small_lm.mail import (
     InputError,
     Message,
@@ -227,52 +226,20 @@ def test_models_see_the_content_and_errors_keep_their_place():
     assert [e["start"] for e in prediction["entities"]] == [m.start() for m in re.finditer("Soren", raw)]
 
 
-NEEDLE = "Quentin"  # the only word of the training data that starts with q
-
-
-@pytest.fixture(scope="module")
-def name_tagger(tmp_path_factory) -> Path:
-    """A tiny joint checkpoint trained until it tags the needle name: a real model that reliably finds one thing,
-    so a test can ask whether the reading machinery lets it."""
-    root = tmp_path_factory.mktemp("needle")
-    from conftest import tiny_tokenizer
-
-    tokenizer = tiny_tokenizer(root / "base")
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)  # fmt: skip
-    BertModel(config).save_pretrained(root / "base")
-    tokenizer.save_pretrained(root / "base")
-    fillers = ["the plan for the week", "see you then", "thanks for the notes", "lunch is on me", "all good here"]
-    examples = []
-    for i in range(120):
-        template = ["{f} {NAME} {f}", "hello {NAME}, {f}", "{f}, {f} - {NAME}"][i % 3]
-        text, spans = "", []
-        for literal, slot in _parts(template.replace("{f}", fillers[i % 5], 1).replace("{f}", fillers[(i + 2) % 5])):
-            text += literal
-            if slot:
-                spans.append(Span("NAME", len(text), len(text) + len(NEEDLE)))
-                text += NEEDLE
-        examples.append(make_example(f"n{i}", text, ["inquiry", "cancel"][i % 3 == 2], spans))
-    document = build_document(split_examples(examples, (0.8, 0.1, 0.1)), ["NAME"], ["inquiry", "cancel"], {})
-    write_json_atomic(root / "needle.json", document)
-    out = root / "ckpt"
-    train_bert.main(["--dataset", str(root / "needle.json"), "--model", str(root / "base"), "--output-dir", str(out),
-                     "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3"])  # fmt: skip
-    return out
-
-
-def test_an_entity_deep_inside_a_3000_word_message_is_found(name_tagger: Path, tmp_path: Path, capsys):
+def test_an_entity_deep_inside_a_3000_word_message_is_found(needle_tagger: Path, tmp_path: Path, capsys):
     short = tmp_path / "short.txt"
     short.write_text(f"see you then {NEEDLE} thanks for the notes")
     filler = " ".join(["all good here, see you then."] * 500)  # 3,000 words
     long = tmp_path / "long.eml"
     long.write_text(f"From: Bo <bo@example.org>\nSubject: notes\n\n{filler}\n\nhello {NEEDLE}, lunch is on me\n")
     for path in (short, long):
-        assert infer_bert.main([str(name_tagger), "--file", str(path), "--json"]) == 0
+        assert infer_bert.main([str(needle_tagger), "--file", str(path), "--json"]) == 0
         (prediction,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        names = [e for e in prediction["entities"] if e["type"] == "NAME"]
-        assert [e["text"] for e in names] == [NEEDLE], path.name
+        # The tiny model never saw a header line, so what it makes of one is its own affair; the needle is the test.
+        names = [e for e in prediction["entities"] if e["type"] == "NAME" and e["text"] == NEEDLE]
+        assert len(names) == 1, (path.name, prediction["entities"])
         assert prediction["text"][names[0]["start"] : names[0]["end"]] == NEEDLE, "offsets index the returned text"
+        assert path == short or names[0]["start"] > len(prediction["text"]) * 0.9, "found at the end of the message"
         assert prediction["source"]["file"] == str(path)
 
 
