@@ -32,7 +32,7 @@ from typing import Any, Protocol  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from small_lm.data import DatasetError, Span, bio_to_spans, read_dataset_file, token_offsets  # noqa: E402
-from small_lm.mail import mask_transport_headers  # noqa: E402
+from small_lm.mail import Message, mask_transport_headers, predict_messages, without_masked_lines  # noqa: E402
 from small_lm.metrics import entity_scores, intent_scores, tags_for_example  # noqa: E402
 
 
@@ -88,18 +88,18 @@ class SpacyBaseline:
         return out
 
 
-def model_views(examples: list[dict]) -> list[str]:
-    """What a model reads of each gold text: a raw message's transport and MIME header lines are blanked, as in
-    the infer scripts; the view has the text's length, so predicted offsets index the gold text."""
-    return [mask_transport_headers(x["text"]) for x in examples]
+def gold_messages(examples: list[dict]) -> list[Message]:
+    """Each gold text as the infer scripts read a pasted message: transport and MIME header lines masked in
+    place, so that predicted offsets (mapped back by ``predict_messages``) index the gold text."""
+    return [Message(x["text"], mask_transport_headers(x["text"]), {"id": x.get("id")}) for x in examples]
 
 
 def score(candidate: Candidate, examples: list[dict], batch_size: int) -> tuple[dict[str, Any], list[dict]]:
     """Predict every example once (batched) and score entities, intents and, for SLMs, answer validity."""
-    texts = model_views(examples)
+    messages = gold_messages(examples)
     predictions = []
-    for start in tqdm(range(0, len(texts), batch_size), desc=f"{candidate.name}: predicting", unit="batch"):
-        predictions += candidate.tagger.predict(texts[start : start + batch_size], batch_size=batch_size)
+    for start in tqdm(range(0, len(messages), batch_size), desc=f"{candidate.name}: predicting", unit="batch"):
+        predictions += predict_messages(candidate.tagger, messages[start : start + batch_size], batch_size=batch_size)
     gold_tags = [x["ner_tags"] for x in examples]
     pred_tags = [
         tags_for_example(x, [Span(e["type"], e["start"], e["end"]) for e in p["entities"]])
@@ -338,7 +338,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics, rows = score(candidate, examples, args.batch_size)
         if not args.no_speed:
             metrics["speed"] = measure_speed(
-                candidate, model_views(examples), args.batch_size, args.latency_emails
+                candidate,
+                [without_masked_lines(m.view)[0] for m in gold_messages(examples)],  # what the model reads
+                args.batch_size,
+                args.latency_emails,
             )
         results[candidate.name] = metrics
         safe = re.sub(r"[^\w.-]+", "_", candidate.name)

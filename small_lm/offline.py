@@ -1643,8 +1643,7 @@ def _signature(ctx: Ctx, sender: tuple[str, str]) -> list[Piece]:
         out += lit(ctx.pick(("The team", "Facilities", "Office of the Dean")))
     if ctx.chance(0.6):
         company = _company(ctx)
-        lines = [f"{_draw(ctx, 'job_titles')}{ctx.pick((' | ', ', ', chr(10)))}{company}"]
-        out += lit("\n" + "\n".join(lines))
+        out += lit(f"\n{_draw(ctx, 'job_titles')}{ctx.pick((' | ', ', ', chr(10)))}{company}")
         if ctx.chance(0.5):
             out += (
                 lit("\n") + _spot(ctx, _street_address(ctx)) + lit(ctx.pick(("\n", " | ", ", ")) + _city_state_zip(ctx))
