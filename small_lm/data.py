@@ -9,6 +9,7 @@ such examples; a JSONL file of examples (e.g. the MASSIVE benchmark) loads as a 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -300,10 +301,19 @@ def dataset_counts(splits: dict[str, list[dict]]) -> dict[str, Any]:
     }
 
 
+def check_split_fractions(fractions: Sequence[float]) -> None:
+    """Raise ValueError unless ``fractions`` are three finite, non-negative train/validation/test shares summing
+    to 1; the one check behind both ``split_examples`` and ``generate_dataset.py --split``."""
+    # isfinite first: NaN fails every comparison, so "0.8,0.2,nan" would otherwise pass the sum test.
+    valid = all(math.isfinite(f) and f >= 0 for f in fractions) and abs(sum(fractions) - 1) <= 1e-6
+    if len(fractions) != 3 or not valid:
+        got = ",".join(str(f) for f in fractions)
+        raise ValueError(f"expected three non-negative numbers summing to 1, got {got}")
+
+
 def split_examples(examples: Sequence[dict], fractions: Sequence[float]) -> dict[str, list[dict]]:
     """Split in order into train/validation/test by ``fractions`` (already shuffled by the caller)."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+    check_split_fractions(fractions)
     n = len(examples)
     n_train = round(n * fractions[0])
     n_val = round(n * fractions[1])
@@ -327,14 +337,14 @@ def build_document(
     }
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write JSON to a temp file beside ``path`` and rename it over, so a crash never leaves half a file."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temp file beside ``path`` and rename it over, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False, indent=1)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         umask = os.umask(0)
@@ -344,3 +354,9 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """``obj`` as JSON (one space of indent), written with ``write_text_atomic``."""
+    # Encoded before the temp file exists: an object that is not JSON leaves nothing behind.
+    write_text_atomic(path, json.dumps(obj, ensure_ascii=False, indent=1))

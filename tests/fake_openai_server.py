@@ -1,6 +1,6 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for the tests and the benchmark.
 
-It answers ``POST /v1/chat/completions`` the way generate_dataset.py asks: it reads the requested count and
+It answers ``POST /v1/chat/completions`` the way ``small_lm.generation`` asks: it reads the requested count and
 intent mix from the user prompt ("Write 8 messages: 5 with intent "cancel", ...") and the entity types and
 intents from the ``json_schema`` response format, and returns that many distinct, correctly annotated
 messages.  Each request takes the next behaviour from ``script`` (then ``default``):
@@ -20,7 +20,6 @@ The server is threaded, so concurrent requests overlap; every answer also waits 
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import re
@@ -30,11 +29,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 PROMPT_TOKENS = 1000  # fixed usage per answer, so tests can check the token and cost totals
 COMPLETION_TOKENS_PER_EXAMPLE = 50
 
@@ -52,16 +48,6 @@ TEMPLATES = {
         "hey {NAME} are you free {DATE} around {TIME} - write to {EMAIL}",
     ],
 }
-
-
-def load_generate_dataset() -> ModuleType:
-    """generate_dataset.py (a script at the repository root, not a package) as a module."""
-    if "generate_dataset" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("generate_dataset", ROOT / "generate_dataset.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["generate_dataset"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["generate_dataset"]
 
 
 class QuietServer(ThreadingHTTPServer):

@@ -19,6 +19,7 @@ from small_lm.data import (
     bio_to_spans,
     build_document,
     check_iob2,
+    check_split_fractions,
     find_entity,
     load_dataset_file,
     make_example,
@@ -28,6 +29,7 @@ from small_lm.data import (
     tokenize,
     validate_example,
     write_json_atomic,
+    write_text_atomic,
 )
 
 TYPES = ["DATE", "TIME", "NAME", "EMAIL", "LOCATION"]
@@ -200,9 +202,20 @@ def test_write_json_atomic_keeps_the_old_file_on_failure(tmp_path: Path) -> None
     assert json.loads(path.read_text(encoding="utf-8")) == {"ok": 1} and list(tmp_path.iterdir()) == [path]
 
 
-def test_split_fractions_must_sum_to_one() -> None:
-    with pytest.raises(ValueError, match="summing to 1"):
-        split_examples([], (0.5, 0.5, 0.5))
+@pytest.mark.parametrize("fractions", [(0.5, 0.5, 0.5), (0.9, 0.1), (1.1, -0.1, 0.0), (0.9, 0.1, float("nan"))])
+def test_split_fractions_must_be_three_shares_summing_to_one(fractions: tuple[float, ...]) -> None:
+    with pytest.raises(ValueError, match="expected three non-negative numbers summing to 1"):
+        split_examples([], fractions)
+    with pytest.raises(ValueError):
+        check_split_fractions(fractions)
+    check_split_fractions((0.8, 0.1, 0.1))  # a valid one passes
+
+
+def test_write_text_atomic_replaces_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "lines.jsonl"
+    write_text_atomic(path, "a\nb\n")
+    write_text_atomic(path, "c\n")
+    assert path.read_text(encoding="utf-8") == "c\n" and list(path.parent.iterdir()) == [path]
 
 
 @pytest.mark.skipif(not BENCHMARK.exists(), reason="shared MASSIVE benchmark file not present")

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fake_openai_server import ROOT, FakeOpenAIServer, load_generate_dataset
+from fake_openai_server import FakeOpenAIServer
 
 from small_lm.data import SCHEMA_PATH, read_dataset_file
+from small_lm.generation.answers import normalize
+from small_lm.generation.cli import main
+from small_lm.generation.offline_backend import OFFLINE_ENTITY_TYPES
 from small_lm.styles import default_mix, format_mix, styles
 
-gd = load_generate_dataset()
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "generate_dataset.py"
 KEY = "sk-test-CANARY-cli-51d2"
-HAS_OFFLINE = (ROOT / "small_lm" / "offline.py").exists()
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +34,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def usage_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
     """The one-line error of a run that argparse-style refuses (exit status 2)."""
     with pytest.raises(SystemExit) as exit_info:
-        gd.main(list(argv))
+        main(list(argv))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -43,7 +46,8 @@ def usage_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
     [
         (["--split", "0.5,0.5,0.5"], "argument --split: expected three non-negative numbers summing to 1"),
         (["--split", "0.8,0.2"], "argument --split"),
-        (["--split", "a,b,c"], "argument --split"),
+        (["--split", "a,b,c"], "argument --split: expected three numbers like 0.8,0.1,0.1"),
+        (["--split", "0.9,0.1,nan"], "argument --split: expected three non-negative numbers summing to 1"),
         (["--num-examples", "0"], "argument --num-examples: expected a whole number >= 1"),
         (["--concurrency", "-2"], "argument --concurrency"),
         (["--timeout", "0"], "argument --timeout: expected a number > 0"),
@@ -66,7 +70,7 @@ def test_bad_flags_give_one_line_errors(capsys: pytest.CaptureFixture, flags: li
 
 def test_help_lists_every_style_and_the_default_mix(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        gd.main(["--help"])
+        main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -85,7 +89,7 @@ def test_existing_output_is_not_overwritten(tmp_path: Path, capsys: pytest.Captu
     assert output.read_text(encoding="utf-8") == "keep me"
     with FakeOpenAIServer() as server:
         argv = ["--base-url", server.url, "--output", str(output), "--num-examples", "4", "--overwrite"]
-        assert gd.main(argv) == 0
+        assert main(argv) == 0
     assert len(read_dataset_file(output)[0]["train"]) > 0
 
 
@@ -104,21 +108,41 @@ def test_openai_backend_needs_a_key_or_a_server(monkeypatch: pytest.MonkeyPatch,
 
 def test_without_key_the_default_backend_is_offline(monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "")
-    status = gd.main(["--output", str(tmp_path / "out.json"), "--num-examples", "10"])
+    status = main(["--output", str(tmp_path / "out.json"), "--num-examples", "10"])
     err = capsys.readouterr().err
     assert (
         err.splitlines()[0]
         == "generate_dataset.py: no OPENAI_API_KEY or --base-url: using the offline template generator"
     )
-    assert status == (0 if HAS_OFFLINE else 1)
+    assert status == 0
+    document = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert document["metadata"]["generator"] == "offline" and document["metadata"]["model"] is None
 
 
-@pytest.mark.skipif(not HAS_OFFLINE, reason="small_lm/offline.py is not there yet")
+@pytest.mark.parametrize("backend", [["--backend", "offline"], []])  # chosen, or the default without a key
+def test_offline_backend_refuses_entity_types_it_cannot_make(
+    backend: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    output = tmp_path / "out.json"
+    line = usage_error(capsys, *backend, "--entity-types", "DATE,FOO,BAR", "--output", str(output))
+    assert "the offline generator cannot make FOO, BAR entities" in line
+    assert all(t in line for t in OFFLINE_ENTITY_TYPES) and "--backend openai" in line
+    assert not output.exists()
+
+
+def test_openai_backend_takes_entity_types_the_templates_cannot_make(tmp_path: Path) -> None:
+    output = tmp_path / "out.json"
+    with FakeOpenAIServer() as server:
+        assert main(["--base-url", server.url, "--output", str(output), "--entity-types", "DATE,FOO"]) == 0
+    assert read_dataset_file(output)[1].entity_types == ["DATE", "FOO"]
+
+
 def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
     output = tmp_path / "offline.json"
     argv = ["--backend", "offline", "--num-examples", "60", "--seed", "1", "--output", str(output)]
     argv += ["--entity-types", "DATE,TIME,NAME,EMAIL", "--intents", "inquiry,cancel", "--styles", "voice=1,raw_email=3"]
-    result = subprocess.run([sys.executable, str(ROOT / "generate_dataset.py"), *argv], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, str(SCRIPT), *argv], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert f"wrote {output}: 60 examples" in result.stdout
     document = json.loads(output.read_text(encoding="utf-8"))
@@ -132,7 +156,6 @@ def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
     assert document["metadata"]["styles"] == {"voice": 0.25, "raw_email": 0.75}
 
 
-@pytest.mark.skipif(not HAS_OFFLINE, reason="small_lm/offline.py is not there yet")
 def test_offline_backend_gets_the_styles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import small_lm.offline
 
@@ -145,7 +168,7 @@ def test_offline_backend_gets_the_styles(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(small_lm.offline, "generate_offline", recording)
     argv = ["--backend", "offline", "--num-examples", "20", "--output", str(tmp_path / "out.json")]
-    assert gd.main([*argv, "--styles", "chat=1,invitation=3"]) == 0
+    assert main([*argv, "--styles", "chat=1,invitation=3"]) == 0
     assert calls == [{"styles": {"chat": 0.25, "invitation": 0.75}}]
 
 
@@ -184,7 +207,7 @@ def test_interrupted_and_killed_runs_resume_without_loss(tmp_path: Path) -> None
     output, partial = tmp_path / "out.json", tmp_path / "out.json.partial.jsonl"
     env = {**os.environ, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": "", "OMP_NUM_THREADS": "1"}
     with FakeOpenAIServer(delay_s=0.25) as server:
-        command = [sys.executable, str(ROOT / "generate_dataset.py"), "--base-url", server.url, "--output", str(output)]
+        command = [sys.executable, str(SCRIPT), "--base-url", server.url, "--output", str(output)]
         command += ["--num-examples", "16", "--examples-per-request", "2", "--concurrency", "1", "--seed", "3"]
 
         ctrl_c = run_until(command, env, partial, 4, signal.SIGINT)
@@ -204,7 +227,7 @@ def test_interrupted_and_killed_runs_resume_without_loss(tmp_path: Path) -> None
     assert not partial.exists()
     splits, _ = read_dataset_file(output)
     texts = [x["text"] for examples in splits.values() for x in examples]
-    assert len(texts) == 16 == len({gd.normalize(t) for t in texts})
+    assert len(texts) == 16 == len({normalize(t) for t in texts})
     assert {x["text"] for x in after_crash} <= set(texts)
     assert json.loads(output.read_text(encoding="utf-8"))["metadata"]["resumed_examples"] == len(after_crash)
     for stream in (ctrl_c.stdout, ctrl_c.stderr, crash.stdout, crash.stderr, final.stdout, final.stderr):

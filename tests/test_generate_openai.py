@@ -1,4 +1,5 @@
-"""generate_dataset.py's openai backend, driven through the real ``openai`` client against a local fake server."""
+"""The openai backend of generate_dataset.py (``small_lm.generation``), driven through the real ``openai`` client
+against a local fake server."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fake_openai_server import PROMPT_TOKENS, FakeOpenAIServer, load_generate_dataset
+from fake_openai_server import PROMPT_TOKENS, FakeOpenAIServer
 
 from small_lm.data import SCHEMA_PATH, make_example, read_dataset_file
+from small_lm.generation.answers import check_item, normalize, parse_answer
+from small_lm.generation.cli import main
+from small_lm.generation.openai_backend import PLACEHOLDER_KEY
+from small_lm.generation.prompts import (
+    EMAIL_EXAMPLES_PER_REQUEST,
+    draw_style,
+    intent_mix,
+    response_schema,
+    system_prompt,
+    user_prompt,
+)
 from small_lm.styles import default_mix, styles
 
-gd = load_generate_dataset()
 KEY = "sk-test-CANARY-7f3e9a1b"  # distinctive, so a leak anywhere is easy to spot
 ANSWERED = {"ok", "malformed", "schema", "missing_entity", "unknown_type", "unknown_intent", "duplicate"}
 
@@ -28,13 +39,13 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def generate(server: FakeOpenAIServer, output: Path, *flags: str) -> int:
-    """Run the script in-process with fast retries; ``flags`` override the defaults given here."""
+    """Run the command in-process with fast retries; ``flags`` override the defaults given here."""
     args = ["--base-url", server.url, "--output", str(output), "--retry-delay", "0.01", "--timeout", "5"]
     args += ["--num-examples", "20", "--examples-per-request", "4", "--concurrency", "1"]
     # Short styles only, so every request asks for --examples-per-request (the request counts below rely on it);
     # the style tests pass their own --styles, which wins as the later flag.
     args += ["--styles", "voice,chat,email,thread"]
-    return gd.main([*args, *flags])
+    return main([*args, *flags])
 
 
 def styles_named(prompt: str) -> list[str]:
@@ -152,7 +163,7 @@ def test_bad_key_stops_at_once_without_echoing_it(tmp_path: Path, capfd: pytest.
 
 def test_wrong_base_url_path_says_what_to_check(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     with FakeOpenAIServer() as server:
-        status = gd.main(["--base-url", server.url.removesuffix("/v1"), "--output", str(tmp_path / "out.json")])
+        status = main(["--base-url", server.url.removesuffix("/v1"), "--output", str(tmp_path / "out.json")])
     assert status == 1
     err = capfd.readouterr().err
     assert "not found" in err and "check --model and --base-url" in err and "Traceback" not in err
@@ -233,7 +244,7 @@ def test_requests_overlap_with_concurrency(tmp_path: Path) -> None:
 def test_unknown_model_has_no_cost_and_default_output_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with FakeOpenAIServer() as server:
-        assert gd.main(["--base-url", server.url, "--model", "qwen2.5:7b", "--num-examples", "4"]) == 0
+        assert main(["--base-url", server.url, "--model", "qwen2.5:7b", "--num-examples", "4"]) == 0
     [output] = (tmp_path / "datasets").glob("openai-qwen2.5_7b-*.json")
     document, _ = load_valid(output)
     assert document["metadata"]["usage"]["estimated_cost_usd"] is None
@@ -244,8 +255,8 @@ def test_local_server_without_key_gets_a_placeholder(tmp_path: Path, monkeypatch
     monkeypatch.setenv("OPENAI_API_KEY", "")
     with FakeOpenAIServer() as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.url)  # the environment variable works like --base-url
-        assert gd.main(["--output", str(tmp_path / "out.json"), "--num-examples", "4", "--retry-delay", "0"]) == 0
-    assert set(server.authorizations) == {f"Bearer {gd.PLACEHOLDER_KEY}"}  # 1 or 2 requests, by the style drawn
+        assert main(["--output", str(tmp_path / "out.json"), "--num-examples", "4", "--retry-delay", "0"]) == 0
+    assert set(server.authorizations) == {f"Bearer {PLACEHOLDER_KEY}"}  # 1 or 2 requests, by the style drawn
 
 
 # ----------------------------------------------------------------------------------- pure helpers, no server
@@ -264,39 +275,39 @@ def test_check_item_aligns_repeats_in_order_and_rejects_partial_words() -> None:
             {"type": "TIME", "text": "3pm"},
         ],
     }
-    (text, intent, spans), reason = gd.check_item(item, types, intents, set())
+    (text, intent, spans), reason = check_item(item, types, intents, set())
     assert reason is None and text == item["text"].strip()
     assert [(s.type, s.start) for s in spans] == [("NAME", 0), ("NAME", 9), ("DATE", 16), ("DATE", 30), ("TIME", 40)]
     not_on_edges = {"text": "Tomorrow works", "intent": "inquiry", "entities": [{"type": "NAME", "text": "Tom"}]}
-    assert gd.check_item(not_on_edges, types, intents, set()) == (None, "entity_not_in_text")
-    assert gd.check_item({**item, "intent": "party"}, types, intents, set()) == (None, "unknown_intent")
-    assert gd.check_item({"text": 3}, types, intents, set()) == (None, "schema_mismatch")
-    seen = {gd.normalize("ana,  ASK ana if monday works; monday at 3pm.")}
-    assert gd.check_item(item, types, intents, seen) == (None, "duplicate")
+    assert check_item(not_on_edges, types, intents, set()) == (None, "entity_not_in_text")
+    assert check_item({**item, "intent": "party"}, types, intents, set()) == (None, "unknown_intent")
+    assert check_item({"text": 3}, types, intents, set()) == (None, "schema_mismatch")
+    seen = {normalize("ana,  ASK ana if monday works; monday at 3pm.")}
+    assert check_item(item, types, intents, seen) == (None, "duplicate")
 
 
 def test_parse_answer_reasons() -> None:
-    assert gd.parse_answer('{"examples": [') == ([], "malformed_json")
-    assert gd.parse_answer(None) == ([], "malformed_json")
-    assert gd.parse_answer('{"items": []}') == ([], "schema_mismatch")
-    assert gd.parse_answer('{"examples": [1]}') == ([1], None)
+    assert parse_answer('{"examples": [') == ([], "malformed_json")
+    assert parse_answer(None) == ([], "malformed_json")
+    assert parse_answer('{"items": []}') == ([], "schema_mismatch")
+    assert parse_answer('{"examples": [1]}') == ([1], None)
 
 
 def test_intent_mix_steers_toward_the_short_intent() -> None:
-    mix = gd.intent_mix(8, ["inquiry", "cancel"], Counter(inquiry=10, cancel=4), random.Random(0))
+    mix = intent_mix(8, ["inquiry", "cancel"], Counter(inquiry=10, cancel=4), random.Random(0))
     assert mix == {"inquiry": 1, "cancel": 7}
-    assert sum(gd.intent_mix(5, ["a", "b", "c"], Counter(), random.Random(0)).values()) == 5
+    assert sum(intent_mix(5, ["a", "b", "c"], Counter(), random.Random(0)).values()) == 5
 
 
 def test_user_prompts_vary_and_are_reproducible() -> None:
     types = ["DATE", "TIME", "NAME", "EMAIL", "LOCATION"]
     chat = styles()["chat"]
-    prompts = [gd.user_prompt(random.Random(f"0:{i}"), {"inquiry": 4, "cancel": 4}, types, chat) for i in range(20)]
+    prompts = [user_prompt(random.Random(f"0:{i}"), {"inquiry": 4, "cancel": 4}, types, chat) for i in range(20)]
     assert len(set(prompts)) == 20
-    assert prompts[3] == gd.user_prompt(random.Random("0:3"), {"inquiry": 4, "cancel": 4}, types, chat)
+    assert prompts[3] == user_prompt(random.Random("0:3"), {"inquiry": 4, "cancel": 4}, types, chat)
     assert all('4 with intent "cancel"' in p for p in prompts)
     assert not any("places (" in p or "room and building numbers" in p for p in prompts)  # LOCATION is an entity
-    assert any("places (" in p for p in (gd.user_prompt(random.Random(i), {"cancel": 2}, ["DATE"], chat)
+    assert any("places (" in p for p in (user_prompt(random.Random(i), {"cancel": 2}, ["DATE"], chat)
                                          for i in range(40)))  # fmt: skip
 
 
@@ -324,11 +335,11 @@ def test_styles_are_drawn_so_that_messages_follow_the_weights() -> None:
     # Email requests ask for at most 3 messages, short ones for 8: drawing by share / request size keeps each
     # style's share of the *messages* at its weight.
     mix = {"chat": 0.5, "raw_email": 0.5}
-    draws = Counter(gd.draw_style(random.Random(f"7:{i}"), mix, 8).name for i in range(4000))
+    draws = Counter(draw_style(random.Random(f"7:{i}"), mix, 8).name for i in range(4000))
     messages = {"chat": 8 * draws["chat"], "raw_email": 3 * draws["raw_email"]}
     assert messages["chat"] / sum(messages.values()) == pytest.approx(0.5, abs=0.03)
     # With requests of the same size the draw follows the weights themselves.
-    draws = Counter(gd.draw_style(random.Random(f"7:{i}"), {"voice": 0.2, "invitation": 0.8}, 2).name
+    draws = Counter(draw_style(random.Random(f"7:{i}"), {"voice": 0.2, "invitation": 0.8}, 2).name
                     for i in range(4000))  # fmt: skip
     assert draws["voice"] / 4000 == pytest.approx(0.2, abs=0.03)
 
@@ -340,7 +351,7 @@ def test_email_styles_ask_for_headers_and_fewer_messages(tmp_path: Path) -> None
     email = [p for p in server.prompts if styles_named(p) != ["chat"]]
     chat = [p for p in server.prompts if styles_named(p) == ["chat"]]
     assert email and chat and {n for p in email for n in styles_named(p)} == {"raw_email", "invitation"}
-    assert max(asked(p) for p in email) <= gd.EMAIL_EXAMPLES_PER_REQUEST < max(asked(p) for p in chat) == 6
+    assert max(asked(p) for p in email) <= EMAIL_EXAMPLES_PER_REQUEST < max(asked(p) for p in chat) == 6
     for prompt in email:
         assert "header block (From: and To: lines with display names and addresses" in prompt
         assert "Subject:" in prompt and "Date:" in prompt and "100 to 600 words" in prompt
@@ -363,7 +374,7 @@ def test_email_only_run_has_enough_requests_for_its_small_answers(tmp_path: Path
 def test_default_mix_is_used_and_recorded(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
         argv = ["--base-url", server.url, "--output", str(tmp_path / "out.json"), "--num-examples", "30"]
-        assert gd.main([*argv, "--retry-delay", "0"]) == 0
+        assert main([*argv, "--retry-delay", "0"]) == 0
     document, examples = load_valid(tmp_path / "out.json")
     assert document["metadata"]["styles"] == pytest.approx(default_mix()) and len(examples) == 30
     assert all(len(styles_named(p)) == 1 and styles_named(p)[0] in default_mix() for p in server.prompts)
@@ -372,20 +383,20 @@ def test_default_mix_is_used_and_recorded(tmp_path: Path) -> None:
 def test_email_prompts_ask_for_no_entity_free_email_when_headers_hold_names() -> None:
     # A header block has display names and addresses: with NAME or EMAIL in use an entity-free email is impossible.
     raw = styles()["raw_email"]
-    prompts = [gd.user_prompt(random.Random(i), {"inquiry": 3}, ["DATE", "TIME", "NAME"], raw) for i in range(30)]
+    prompts = [user_prompt(random.Random(i), {"inquiry": 3}, ["DATE", "TIME", "NAME"], raw) for i in range(30)]
     assert not any("no entities at all" in p for p in prompts)
-    prompts = [gd.user_prompt(random.Random(i), {"inquiry": 3}, ["DATE", "TIME"], raw) for i in range(30)]
+    prompts = [user_prompt(random.Random(i), {"inquiry": 3}, ["DATE", "TIME"], raw) for i in range(30)]
     assert any("no entities at all" in p for p in prompts)
 
 
 def test_system_prompt_names_whole_emails_and_threads() -> None:
-    first = gd.system_prompt(["DATE"], ["inquiry"]).split("\n", 1)[0]
+    first = system_prompt(["DATE"], ["inquiry"]).split("\n", 1)[0]
     for kind in ("whole emails with their headers", "threads", "announcements", "invitations", "voice-assistant"):
         assert kind in first
 
 
 def test_response_schema_is_strict() -> None:
-    schema = gd.response_schema(["DATE", "PHONE"], ["inquiry", "reschedule"])
+    schema = response_schema(["DATE", "PHONE"], ["inquiry", "reschedule"])
 
     def check(node: dict) -> None:
         if node.get("type") == "object":

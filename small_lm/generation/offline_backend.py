@@ -1,0 +1,55 @@
+"""The offline backend: the template generator of ``small_lm/offline.py``, checked like any other source.
+
+The templates have real values for a fixed set of entity types.  Any other type gets only a made-up placeholder
+clause ("my foo is FOO-12345") in the short styles and nothing at all in the whole-email styles: a dataset a
+model learns nothing true from.  A chat model can tag any type it is told of, so such a run is refused with a
+pointer to the openai backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from small_lm.data import DatasetError, bio_labels, validate_example
+from small_lm.generation import GenerationError
+
+# The entity types small_lm/offline.py has real values for (tests/test_offline.py checks this against it).
+OFFLINE_ENTITY_TYPES = ("DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE")
+
+
+def check_offline_entity_types(entity_types: Sequence[str]) -> None:
+    """Raise GenerationError naming the requested types that the templates cannot make, if any."""
+    unknown = [t for t in entity_types if t not in OFFLINE_ENTITY_TYPES]
+    if unknown:
+        raise GenerationError(
+            f"the offline generator cannot make {', '.join(unknown)} entities (its templates have values for "
+            f"{', '.join(OFFLINE_ENTITY_TYPES)} only); drop {', '.join(unknown)} from --entity-types, or use "
+            "--backend openai, whose chat model can tag any entity type"
+        )
+
+
+def generate_offline_examples(
+    num_examples: int,
+    seed: int,
+    entity_types: Sequence[str],
+    intents: Sequence[str],
+    styles: dict[str, float],
+) -> list[dict]:
+    """``num_examples`` examples from the template generator, each validated against the format."""
+    check_offline_entity_types(entity_types)
+    # Imported here: the word lists and Faker take a second to load, which an openai run does not need.
+    from small_lm import offline
+
+    try:
+        examples = offline.generate_offline(num_examples, seed, list(entity_types), list(intents), styles=styles)
+    except (ValueError, RuntimeError) as err:
+        raise GenerationError(f"offline generator: {err}") from None
+    labels = bio_labels(entity_types)
+    for i, example in enumerate(examples):
+        try:
+            validate_example(example, labels, intents)
+        except DatasetError as err:
+            raise GenerationError(f"offline generator: example {i}: {err}") from None
+    if len(examples) < num_examples:
+        raise GenerationError(f"offline generator returned {len(examples)} of {num_examples} examples")
+    return examples
