@@ -1446,8 +1446,11 @@ def _surname_list(ctx: Ctx) -> list[Piece]:
     return out
 
 
-def _address(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
-    """One sender or recipient as a header writes it: display name and address in one of several forms."""
+def _address(ctx: Ctx, person: tuple[str, str] | None = None, in_comma_list: bool = False) -> list[Piece]:
+    """One sender or recipient as a header writes it: display name and address in one of several forms.
+
+    In a comma-separated list a surname-first name is quoted, as mail clients write it: unquoted, "Baker, Ann,
+    Lee, Chen" cannot be read as names even by a person, and would teach a model to guess."""
     first, last = person or _person(ctx)
     email = _email_address(ctx, first, last)
     if ctx.chance(0.5):  # work address on the company's domain
@@ -1458,7 +1461,7 @@ def _address(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
     if not has_name:
         return ent(email, "EMAIL")
     if not has_email:
-        return _work_name(ctx, (first, last), ctx.pick(("full", "full", "last_first")))
+        return _quoted_if(in_comma_list, _work_name(ctx, (first, last), ctx.pick(("full", "full", "last_first"))))
     form = ctx.rng.choices(("display", "quoted_last_first", "bare", "name_only", "last_first_only", "paren"),
                            (40, 12, 18, 14, 12, 4))[0]  # fmt: skip
     if form == "display":
@@ -1470,8 +1473,14 @@ def _address(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
     if form == "name_only":
         return _work_name(ctx, (first, last), "full")
     if form == "last_first_only":
-        return _work_name(ctx, (first, last), "last_first")
+        return _quoted_if(in_comma_list, _work_name(ctx, (first, last), "last_first"))
     return ent(email, "EMAIL") + lit(" (") + ent(f"{first} {last}", "NAME") + lit(")")
+
+
+def _quoted_if(comma_list: bool, name: list[Piece]) -> list[Piece]:
+    """``name`` in double quotes when it holds a comma and stands in a comma-separated list."""
+    has_comma = any("," in text for text, _ in name)
+    return lit('"') + name + lit('"') if comma_list and has_comma else name
 
 
 def _list_address(ctx: Ctx) -> list[Piece]:
@@ -1485,7 +1494,8 @@ def _recipients(ctx: Ctx, n: int) -> list[Piece]:
     sep = ctx.pick(("; ", ", ", "; "))
     out: list[Piece] = []
     for i in range(n):
-        out += (lit(sep) if i else []) + (_address(ctx) if ctx.chance(0.93) else _list_address(ctx))
+        one = _address(ctx, in_comma_list=sep == ", ") if ctx.chance(0.93) else _list_address(ctx)
+        out += (lit(sep) if i else []) + one
     return out
 
 

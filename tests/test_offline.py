@@ -408,6 +408,22 @@ def test_names_as_work_email_writes_them(whole):
         assert len(listed) >= 2 and all("," not in n["text"] for n in listed), x["text"][s:e]
 
 
+def test_surname_first_names_in_comma_lists_are_quoted(whole):
+    """"Baker, Ann, Lee, Chen" cannot be read even by a person: a client quotes "Baker, Ann" in a comma list."""
+    examples = [x for style in WHOLE_STYLES for x in whole[style]]
+    headers = [h for h in _hits(examples, r"(?m)^(?:To|Cc): .*$") if ", " in h[0]["text"][h[1] : h[2]]]
+    # a list: commas between recipients, and more people than one surname-first name could hold
+    comma_lists = [(x, s, e) for x, s, e in headers if ";" not in x["text"][s:e] and len(_overlapping(x, s, e)) >= 3]
+    assert len(comma_lists) >= 20, len(comma_lists)
+    surname_first = 0
+    for x, s, e in comma_lists:
+        for name in _overlapping(x, s, e, ("NAME",)):
+            if "," in name["text"]:
+                surname_first += 1
+                assert x["text"][name["start"] - 1] == '"' == x["text"][name["end"]], x["text"][s:e]
+    assert surname_first >= 10, surname_first
+
+
 def test_organisations_and_departments_are_untagged(whole):
     examples = [x for style in WHOLE_STYLES for x in whole[style]]
     hits = _hits(examples, r"\b(?:Human Resources|Risk Management|Investor Relations|Project Atlas|SharePoint)\b")
