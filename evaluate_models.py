@@ -15,25 +15,29 @@ Writes metrics.json, results.md, predictions-<model>.jsonl (worst first) and PNG
 
 from __future__ import annotations
 
+import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must come before torch is loaded)
+
+# isort: split
+import argparse
+import json
 import os
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see classification/train_bert.py
+from tqdm import tqdm
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Protocol  # noqa: E402
-
-from tqdm import tqdm  # noqa: E402
-
-from small_lm.data import DatasetError, Span, bio_to_spans, read_dataset_file, token_offsets  # noqa: E402
-from small_lm.mail import Message, mask_transport_headers, predict_messages, without_masked_lines  # noqa: E402
-from small_lm.metrics import entity_scores, intent_scores, tags_for_example  # noqa: E402
+from causal_slms.slm import FAMILY as SLM_FAMILY
+from causal_slms.slm import ModelError, SlmTagger, is_slm_checkpoint
+from classification.joint import FAMILY as JOINT_FAMILY
+from classification.joint import CheckpointError, JointTagger, is_joint_checkpoint, is_old_format_checkpoint
+from small_lm.data import DatasetError, bio_to_spans, read_dataset_file, token_offsets
+from small_lm.mail import Message, mask_transport_headers, predict_messages, without_masked_lines
+from small_lm.metrics import predicted_tags, score_predictions
 
 
 class Tagger(Protocol):
@@ -55,14 +59,13 @@ class Candidate:
 
 def load_checkpoint(folder: Path) -> Candidate:
     """Recognise a checkpoint's family from the files it holds and load it for inference."""
-    from classification.joint import JointTagger, is_joint_checkpoint
-
-    if is_joint_checkpoint(folder):
-        return Candidate(folder.name, "joint-bert", JointTagger.from_pretrained(folder), folder)
-    from causal_slms.slm import SlmTagger, is_slm_checkpoint
-
-    if is_slm_checkpoint(folder):
-        return Candidate(folder.name, "causal-slm", SlmTagger.from_pretrained(folder), folder)
+    try:
+        if is_joint_checkpoint(folder) or is_old_format_checkpoint(folder):  # the old format: a pointer to convert
+            return Candidate(folder.name, JOINT_FAMILY, JointTagger.from_pretrained(folder), folder)
+        if is_slm_checkpoint(folder):
+            return Candidate(folder.name, SLM_FAMILY, SlmTagger.from_pretrained(folder), folder)
+    except (CheckpointError, ModelError) as err:
+        raise SystemExit(f"error: {err}") from None
     raise SystemExit(f"error: {folder}: not a checkpoint of either family (joint BERT or causal SLM)")
 
 
@@ -101,20 +104,12 @@ def score(candidate: Candidate, examples: list[dict], batch_size: int) -> tuple[
     for start in tqdm(range(0, len(messages), batch_size), desc=f"{candidate.name}: predicting", unit="batch"):
         predictions += predict_messages(candidate.tagger, messages[start : start + batch_size], batch_size=batch_size)
     gold_tags = [x["ner_tags"] for x in examples]
-    pred_tags = [
-        tags_for_example(x, [Span(e["type"], e["start"], e["end"]) for e in p["entities"]])
-        for x, p in zip(examples, predictions, strict=True)
-    ]
-    metrics: dict[str, Any] = {
-        "family": candidate.family,
-        "entities": entity_scores(gold_tags, pred_tags),
-        "intent": intent_scores(
-            [x["intent"] for x in examples], [p["intent"] for p in predictions], candidate.tagger.intents
-        ),
-    }
-    if candidate.family == "causal-slm":
+    pred_tags = predicted_tags(examples, predictions)
+    scores = score_predictions(examples, predictions, candidate.tagger.intents, tags=pred_tags)
+    metrics: dict[str, Any] = {"family": candidate.family, "entities": scores["entities"], "intent": scores["intent"]}
+    if candidate.family == SLM_FAMILY:
         metrics["answers"] = {
-            "valid": sum(not p.get("error") for p in predictions) / max(len(predictions), 1),
+            "valid": sum(not p.get("error") for p in predictions) / len(predictions),
             "strings_not_in_text": sum(p.get("dropped", 0) for p in predictions),
             "entities_predicted": sum(len(p["entities"]) for p in predictions),
         }
@@ -308,6 +303,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.split not in splits:
         raise SystemExit(f"error: {args.data} has no split {args.split!r}; it has {sorted(splits)}")
     examples = splits[args.split][: args.limit]
+    if not examples:  # seqeval cannot score nothing; say so before any model loads
+        raise SystemExit(f"error: {args.data}: no examples to score in split {args.split!r} (an empty file?)")
     out = args.out or Path("results") / Path(args.data).stem
 
     candidates = [load_checkpoint(folder) for folder in args.models]
@@ -316,12 +313,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             Candidate(f"spacy:{args.baseline_spacy}", "spacy (zero-shot)", SpacyBaseline(args.baseline_spacy))
         )
     if args.baseline_zero_shot_slm:
-        from causal_slms.slm import SlmTagger
-
         # The baseline answers the same task as the trained models: their intents when there are any.
         intents = candidates[0].tagger.intents if candidates else info.intents
         tagger = SlmTagger.zero_shot(args.baseline_zero_shot_slm, info.entity_types, list(intents))
-        candidates.append(Candidate(f"zero-shot:{Path(args.baseline_zero_shot_slm).name}", "causal-slm", tagger))
+        candidates.append(Candidate(f"zero-shot:{Path(args.baseline_zero_shot_slm).name}", SLM_FAMILY, tagger))
     if not candidates:
         raise SystemExit("error: name at least one model folder or baseline")
     out.mkdir(parents=True, exist_ok=True)

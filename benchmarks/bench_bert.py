@@ -8,44 +8,26 @@ Run it on an idle machine: with 2 cores, any other busy process distorts the tim
 
 from __future__ import annotations
 
+import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must come before torch is loaded)
+
+# isort: split
+import argparse
 import os
+import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch
+from transformers import pipeline
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
-from transformers import AutoConfig, AutoModelForTokenClassification, pipeline  # noqa: E402
-
-from classification.joint import JointTagger, load_checkpoint  # noqa: E402
-from small_lm.data import Span, read_dataset_file  # noqa: E402
-from small_lm.metrics import entity_scores, tags_for_example  # noqa: E402
+from classification.joint import JointTagger, load_checkpoint
+from small_lm.data import read_dataset_file
+from small_lm.metrics import score_predictions
 
 
 def pipeline_from_checkpoint(folder: str):
-    """The same encoder and token head as an ``AutoModelForTokenClassification``, inside HF's pipeline."""
-    model, tokenizer, meta = load_checkpoint(folder)
-    config = AutoConfig.from_pretrained(
-        folder, num_labels=len(meta["labels"]), id2label=dict(enumerate(meta["labels"]))
-    )
-    tc = AutoModelForTokenClassification.from_config(config)
-    state = {f"{tc.base_model_prefix}.{k}": v for k, v in model.encoder.state_dict().items()}
-    state |= {"classifier.weight": model.token_head.weight, "classifier.bias": model.token_head.bias}
-    missing, _ = tc.load_state_dict(state, strict=False)  # the encoder's unused pooler has no place there
-    assert not missing, f"weights missing from the pipeline model: {missing}"
-    return pipeline(
-        "token-classification", model=tc.eval(), tokenizer=tokenizer, aggregation_strategy="first", device=-1
-    )
-
-
-def f1(examples: list[dict], predictions: list[dict]) -> float:
-    gold = [x["ner_tags"] for x in examples]
-    pred = [
-        tags_for_example(x, [Span(e["type"], e["start"], e["end"]) for e in p["entities"]])
-        for x, p in zip(examples, predictions, strict=True)
-    ]
-    return entity_scores(gold, pred)["micro"]["f1"]
+    """The checkpoint as it is inside HF's token-classification pipeline: ``JointModel`` is registered as a token
+    classifier and its ``logits`` are the entity head's (the pipeline ignores the intent head's output)."""
+    model, tokenizer, _ = load_checkpoint(folder)
+    return pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="first", device=-1)
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -82,7 +64,7 @@ def main() -> None:
         seconds, predictions = timed(
             lambda tagger=tagger: tagger.predict(texts, batch_size=args.batch_size), args.repeats
         )
-        score = f1(examples, predictions)
+        score = score_predictions(examples, predictions, tagger.intents)["entity_f1"]
         reference = score if reference is None else reference
         name = f"infer_bert path, batch {args.batch_size} sorted, {'bf16 autocast' if bf16 else 'fp32'}"
         print(

@@ -26,14 +26,15 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
-from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, Span, bio_labels, find_entity
+from small_lm import metrics
+from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, bio_labels, find_entity
 from small_lm.hub import HubError
 from small_lm.hub import resolve_model as resolve_model_folder
-from small_lm.metrics import entity_scores, intent_scores, tags_for_example
 
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SLM_CONFIG_NAME = "small_lm.json"
-FAMILY = "causal_slms"
+FAMILY = "causal-slm"  # the family's one spelling: small_lm.json, the evaluator's tables
+OLD_FAMILY_NAMES = ("causal_slms",)  # what checkpoints written before it say; read, never written
 # Only what a model folder needs: no PyTorch pickles, no ONNX/GGUF copies.
 
 
@@ -396,7 +397,9 @@ class SlmConfig:
     @classmethod
     def load(cls, folder: str | Path) -> SlmConfig:
         data = json.loads((Path(folder) / SLM_CONFIG_NAME).read_text(encoding="utf-8"))
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        config = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        config.family = FAMILY  # an old spelling is read as today's
+        return config
 
 
 def is_slm_checkpoint(path: str | Path) -> bool:
@@ -408,7 +411,7 @@ def is_slm_checkpoint(path: str | Path) -> bool:
         return False
     return (
         isinstance(info, dict)
-        and info.get("family") == FAMILY
+        and info.get("family") in (FAMILY, *OLD_FAMILY_NAMES)
         and (path / "config.json").is_file()
         and any(path.glob("*.safetensors"))
     )
@@ -629,28 +632,15 @@ def _empty_prediction(text: str, error: str) -> dict[str, Any]:
 
 
 def score_predictions(examples: Sequence[dict], predictions: Sequence[dict], intents: Sequence[str]) -> dict[str, Any]:
-    """Entity scores (seqeval, strict IOB2), intent accuracy and answer health for gold examples.
+    """``small_lm.metrics.score_predictions`` (entity scores, intent accuracy, the checkpoint score) plus answer
+    health: the share of complete valid answers and of answers the grammar overruled, dropped entity strings.
 
     ``examples`` carry string ``ner_tags`` and ``intent`` (as in the dataset file).
     """
-    gold_tags = [list(x["ner_tags"]) for x in examples]
-    predicted_tags = [
-        tags_for_example(x, [Span(e["type"], e["start"], e["end"]) for e in p["entities"]])
-        for x, p in zip(examples, predictions, strict=True)
-    ]
-    entities = entity_scores(gold_tags, predicted_tags)
-    intent = intent_scores([x["intent"] for x in examples], [p["intent"] for p in predictions], intents)
     n = max(len(predictions), 1)
-    micro = entities.get("micro", {}).get("f1", 0.0)
-    accuracy = intent["accuracy"] or 0.0
     return {
-        "entity_f1": micro,
-        "intent_accuracy": accuracy,
-        "score": micro + accuracy,  # what picks the best checkpoint
+        **metrics.score_predictions(examples, predictions, intents),
         "json_valid": sum("error" not in p for p in predictions) / n,
         "answers_overruled": sum(p.get("overruled", 0) > 0 for p in predictions) / n,
         "dropped_entities": sum(p.get("dropped", 0) for p in predictions),
-        "examples": len(predictions),
-        "entities": entities,
-        "intent": intent,
     }

@@ -206,7 +206,8 @@ def shared_prefix_loss(
 class GenerationEvalTrainer(Trainer):
     """A Trainer whose evaluation answers validation emails and scores the answers, not the teacher-forced loss.
 
-    ``eval_score`` (entity micro-F1 + intent accuracy) is what ``load_best_model_at_end`` keeps the best of.
+    ``eval_score`` (``small_lm.metrics.checkpoint_score``: the mean of entity micro-F1 and intent accuracy) is what
+    ``load_best_model_at_end`` keeps the best of.
     The training loss runs the shared system prompt once per batch (``shared_prefix_loss``).
     """
 
@@ -441,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(output / "test_predictions.jsonl", "w", encoding="utf-8") as f:
         for p in predictions:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")
-    best = max(trainer.eval_history, key=lambda h: h["eval_score"], default=None)
+    # The evaluation whose weights were kept (Trainer's choice, not recomputed here).
+    best = next((h for h in trainer.eval_history if h["step"] == trainer.state.best_global_step), None)
     info = {
         "base_model": args.model,
         "base_folder": base_folder,

@@ -13,16 +13,15 @@ Transport and MIME header lines are never shown to the model (see small_lm/mail.
 
 from __future__ import annotations
 
-import os
+import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must come before torch is loaded)
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see train_bert.py: avoids a 10x slow-down under load
+# isort: split
+import argparse
+import sys
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-
-from classification.joint import CheckpointError, JointTagger  # noqa: E402
-from small_lm.io import print_predictions  # noqa: E402
-from small_lm.mail import InputError, predict_messages, read_messages  # noqa: E402
+from classification.joint import CheckpointError, JointTagger
+from small_lm.io import print_predictions
+from small_lm.mail import InputError, predict_messages, read_messages
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

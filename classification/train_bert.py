@@ -9,39 +9,23 @@ reached, the real all-MiniLM-L6-v2 encoder shipped in a PyPI wheel), output in t
 
 from __future__ import annotations
 
-import os
+import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must come before torch is loaded)
 
-# With another busy process on a 2-core machine, OpenMP's spinning threads slowed training ~10x; passive
-# waiting costs nothing when the machine is idle.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# isort: split
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import shlex  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
+from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
 
-from transformers import (  # noqa: E402
-    AutoTokenizer,
-    DataCollatorForTokenClassification,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
-
-from classification.joint import (
-    DEFAULT_BASE,
-    FAMILY,
-    CheckpointError,
-    init_joint_model,
-    resolve_encoder,
-    save_checkpoint,
-)  # noqa: E402
-from small_lm.data import DatasetError, load_dataset_file  # noqa: E402
-from small_lm.metrics import entity_scores  # noqa: E402
+from classification.joint import DEFAULT_BASE, FAMILY, CheckpointError, init_joint_model, resolve_encoder
+from small_lm.data import DatasetError, load_dataset_file
+from small_lm.metrics import checkpoint_score, entity_scores
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -138,7 +122,7 @@ def metrics_function(labels: list[str], intents: list[str]):
         }
         out |= {f"f1_{name}": row["f1"] for name, row in scores.items() if name not in ("micro", "macro", "weighted")}
         out["intent_accuracy"] = float((intent_logits.argmax(-1) == intent_ids).mean())
-        out["score"] = (out["entity_f1"] + out["intent_accuracy"]) / 2
+        out["score"] = checkpoint_score(out["entity_f1"], out["intent_accuracy"])
         return out
 
     return compute
@@ -172,7 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     base = resolve_encoder(args.model)
     print(f"base encoder: {base}\ndataset: {dataset_path} ({', '.join(f'{k} {len(v)}' for k, v in data.items())})")
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = init_joint_model(base, labels, intents, args.intent_loss_weight)
+    training = {"dataset": str(dataset_path), "loaded_from": base, "max_length": args.max_length}
+    model = init_joint_model(base, labels, intents, args.intent_loss_weight, base_model=args.model, training=training)
     features = {split: prepare(data[split], tokenizer, args.max_length) for split in ("train", "validation", "test")}
 
     work_dir = output_dir / "trainer"
@@ -215,16 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     validation = trainer.evaluate(features["validation"], metric_key_prefix="validation")
     metrics = {**validation, **test, "train_seconds": seconds}
     if trainer.is_world_process_zero():
-        meta = {
-            "labels": labels,
-            "intents": intents,
-            "base_model": args.model,
-            "loaded_from": base,
-            "dataset": str(dataset_path),
-            "intent_loss_weight": args.intent_loss_weight,
-            "max_length": args.max_length,
-        }
-        save_checkpoint(model, tokenizer, output_dir, meta)
+        model.save_pretrained(output_dir)  # the best evaluation's weights: load_best_model_at_end
+        tokenizer.save_pretrained(output_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
         write_model_card(
             output_dir,

@@ -1,4 +1,9 @@
-"""Scoring shared by both model families: seqeval entity scores (IOB2, strict) and intent accuracy."""
+"""Scoring shared by both model families, the evaluator, the benchmarks and both trainers: seqeval entity scores
+(IOB2, strict) on the gold example's tokens, intent accuracy, and the score that picks the best checkpoint.
+
+    scores = score_predictions(examples, predictions, intents)   # examples with string ner_tags and intent
+    scores["entity_f1"], scores["intent_accuracy"], scores["score"], scores["entities"]["DATE"]["f1"]
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,14 @@ from seqeval.scheme import IOB2
 from small_lm.data import Span, spans_to_bio, token_offsets
 
 
+class ScoringError(ValueError):
+    """Nothing to score (no examples): seqeval cannot average over nothing."""
+
+
 def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, Any]:
     """Precision/recall/F1 per type, micro and macro, with seqeval in strict IOB2 mode."""
+    if not gold:
+        raise ScoringError("no examples to score")
     report = classification_report(
         [list(g) for g in gold],
         [list(p) for p in predicted],
@@ -64,4 +75,42 @@ def intent_scores(gold: Sequence[str], predicted: Sequence[str | None], known: I
         "skipped": skipped,
         "labels": known,
         "confusion": confusion,
+    }
+
+
+def predicted_tags(examples: Sequence[dict], predictions: Sequence[dict]) -> list[list[str]]:
+    """Each prediction's entities (character spans, the shared format) as IOB2 tags over its gold example's tokens."""
+    return [
+        tags_for_example(x, [Span(e["type"], e["start"], e["end"]) for e in p["entities"]])
+        for x, p in zip(examples, predictions, strict=True)
+    ]
+
+
+def checkpoint_score(entity_f1: float, intent_accuracy: float | None) -> float:
+    """What picks the best checkpoint in both trainers: the mean of entity micro-F1 and intent accuracy (0 when
+    no example has an intent the model knows), so it reads on the same 0-1 scale as both."""
+    return (entity_f1 + (intent_accuracy or 0.0)) / 2
+
+
+def score_predictions(
+    examples: Sequence[dict], predictions: Sequence[dict], intents: Iterable[str], tags: list[list[str]] | None = None
+) -> dict[str, Any]:
+    """Entity scores, intent scores and the checkpoint score of predictions (shared format) against gold examples.
+
+    ``examples`` carry string ``ner_tags`` and ``intent`` (as in the dataset file); ``tags`` are the predictions as
+    ``predicted_tags`` gives them, when the caller already has them.  ``ScoringError`` when there is no example.
+    """
+    if not examples:
+        raise ScoringError("no examples to score")
+    tags = predicted_tags(examples, predictions) if tags is None else tags
+    entities = entity_scores([list(x["ner_tags"]) for x in examples], tags)
+    intent = intent_scores([x["intent"] for x in examples], [p["intent"] for p in predictions], intents)
+    f1 = entities["micro"]["f1"]
+    return {
+        "entity_f1": f1,
+        "intent_accuracy": intent["accuracy"] or 0.0,
+        "score": checkpoint_score(f1, intent["accuracy"]),
+        "examples": len(examples),
+        "entities": entities,
+        "intent": intent,
     }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import string
 from pathlib import Path
 
 import pytest
+from safetensors.torch import save_file
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from classification import train_bert
+from classification.joint import load_checkpoint
 from small_lm.data import Span, build_document, make_example, split_examples, write_json_atomic
 
 BENCHMARK = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "massive_calendar_dev.jsonl"
@@ -75,10 +78,8 @@ def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
     return BertTokenizerFast(vocab=pieces, do_lower_case=True, model_max_length=512)
 
 
-@pytest.fixture
-def tiny_bert(tmp_path: Path) -> Path:
-    """A 2-layer, 32-wide BERT encoder saved to a folder, as a hub model would be."""
-    folder = tmp_path / "tiny-bert"
+def save_tiny_bert(folder: Path) -> Path:
+    """A 2-layer, 32-wide BERT encoder and its tokenizer saved to ``folder``, as a hub model would be."""
     tokenizer = tiny_tokenizer(folder)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -91,6 +92,11 @@ def tiny_bert(tmp_path: Path) -> Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def tiny_bert(tmp_path: Path) -> Path:
+    return save_tiny_bert(tmp_path / "tiny-bert")
 
 
 @pytest.fixture
@@ -123,11 +129,7 @@ def needle_tagger(tmp_path_factory) -> Path:
     """A tiny joint checkpoint trained until it tags the needle name: a real model that reliably finds one thing,
     so a test can ask whether the reading machinery lets it."""
     root = tmp_path_factory.mktemp("needle")
-    tokenizer = tiny_tokenizer(root / "base")
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=512)  # fmt: skip
-    BertModel(config).save_pretrained(root / "base")
-    tokenizer.save_pretrained(root / "base")
+    save_tiny_bert(root / "base")
     fillers = ["the plan for the week", "see you then", "thanks for the notes", "lunch is on me", "all good here"]
     examples = []
     for i in range(120):
@@ -145,3 +147,17 @@ def needle_tagger(tmp_path_factory) -> Path:
     train_bert.main(["--dataset", str(root / "needle.json"), "--model", str(root / "base"), "--output-dir", str(out),
                      "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3"])  # fmt: skip
     return out
+
+
+def write_old_format(checkpoint: Path, folder: Path) -> None:
+    """``checkpoint`` as train_bert.py wrote it before the joint model was a PreTrainedModel: the bare encoder's
+    config.json, all weights in model.safetensors, labels and intents in small_lm.json."""
+    model, tokenizer, meta = load_checkpoint(checkpoint)
+    folder.mkdir()
+    model.encoder.config.save_pretrained(folder)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    tokenizer.save_pretrained(folder)
+    old_meta = {k: meta[k] for k in ("labels", "intents", "base_model", "intent_loss_weight", "dataset", "max_length")}
+    (folder / "small_lm.json").write_text(json.dumps({"family": "joint-bert", **old_meta}))
+    (folder / "metrics.json").write_text("{}")

@@ -24,7 +24,7 @@ CHATML_TEMPLATE = (
 VALUES = {
     "NAME": ["Priya", "Tom Baker", "Aiko", "Jean-Luc", "Okafor"],
     "DATE": ["tomorrow", "next friday", "June 3rd", "3/6", "monday"],
-    "TIME": ["3pm", "nine am", "10:30", "noon", "this afternoon"],
+    "TIME": ["3pm", "nine am", "10:30", "noon", "half past two"],  # clock times: a part of the day is no TIME
     "EMAIL": ["ana@example.com", "tom.b@mail.org"],
 }
 TEMPLATES = [

@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from conftest import NEEDLE, tiny_tokenizer
-from transformers import DistilBertConfig, DistilBertForTokenClassification
+from conftest import NEEDLE, tiny_tokenizer, write_old_format
+from transformers import (
+    AutoModel,
+    AutoModelForTokenClassification,
+    DistilBertConfig,
+    DistilBertForTokenClassification,
+    pipeline,
+)
 
-from classification import infer_bert, train_bert
-from classification.joint import CheckpointError, JointTagger, init_joint_model, load_checkpoint, packaged_encoder_path
+from classification import convert_checkpoint, infer_bert, train_bert
+from classification.joint import (
+    CheckpointError,
+    JointModel,
+    JointTagger,
+    init_joint_model,
+    load_checkpoint,
+    packaged_encoder_path,
+)
 from datasets import Dataset
 from small_lm.data import bio_labels, load_dataset_file
+
+REPO = Path(__file__).resolve().parents[1]
 
 LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
 
@@ -43,14 +63,20 @@ def test_training_writes_a_self_describing_checkpoint(trained_tiny: Path, tiny_d
     assert {"config.json", "model.safetensors", "small_lm.json", "metrics.json", "README.md"} <= names
     assert not (trained_tiny / "trainer").exists(), "intermediate Trainer checkpoints are cleaned up"
     assert not list(trained_tiny.glob("*.bin")) and not list(trained_tiny.glob("*.pt")), "weights are safetensors"
-    meta = json.loads((trained_tiny / "small_lm.json").read_text())
+    assert json.loads((trained_tiny / "small_lm.json").read_text()) == {"family": "joint-bert"}
+    config = json.loads((trained_tiny / "config.json").read_text())
     data = load_dataset_file(tiny_dataset)
-    assert meta["labels"] == data["train"].features["ner_tags"].feature.names
-    assert meta["intents"] == data["train"].features["intent"].names
+    assert config["model_type"] == "joint-bert" and config["architectures"] == ["JointModel"]
+    assert list(config["id2label"].values()) == data["train"].features["ner_tags"].feature.names
+    assert config["intents"] == data["train"].features["intent"].names
+    assert config["encoder"]["model_type"] == "bert" and config["training"]["dataset"] == str(tiny_dataset)
     metrics = json.loads((trained_tiny / "metrics.json").read_text())
     for key in ("test_entity_f1", "test_intent_accuracy", "validation_entity_f1", "train_seconds"):
         assert key in metrics
     assert 0.0 <= metrics["test_entity_f1"] <= 1.0
+    for split in ("test", "validation"):  # the checkpoint score is the mean of the two, as in train_slm.py
+        f1, accuracy = metrics[f"{split}_entity_f1"], metrics[f"{split}_intent_accuracy"]
+        assert metrics[f"{split}_score"] == pytest.approx((f1 + accuracy) / 2)
 
 
 def test_checkpoint_reloads_with_identical_outputs(trained_tiny: Path):
@@ -59,7 +85,20 @@ def test_checkpoint_reloads_with_identical_outputs(trained_tiny: Path):
     enc = tokenizer(["can we meet tomorrow at 3pm"], return_tensors="pt", return_token_type_ids=False)
     with torch.inference_mode():
         a, b = model(**enc), again(**enc)
-    assert torch.equal(a["token_logits"], b["token_logits"]) and torch.equal(a["intent_logits"], b["intent_logits"])
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.intent_logits, b.intent_logits)
+
+
+def test_checkpoint_loads_through_the_auto_classes_and_the_pipeline(needle_tagger: Path):
+    model, tokenizer, _ = load_checkpoint(needle_tagger)
+    for auto in (AutoModel, AutoModelForTokenClassification):
+        loaded = auto.from_pretrained(needle_tagger)
+        assert isinstance(loaded, JointModel)
+        assert all(torch.equal(v, model.state_dict()[k]) for k, v in loaded.state_dict().items())
+    # HF's token-classification pipeline runs the checkpoint as it is (no weight remapping) and reads its entity head.
+    ner = pipeline("token-classification", model=str(needle_tagger), aggregation_strategy="first", device=-1)
+    text = f"see you then {NEEDLE} thanks for the notes"
+    found = [(e["entity_group"], text[e["start"] : e["end"]]) for e in ner(text)]
+    assert found == [("NAME", NEEDLE)]
 
 
 def test_existing_output_is_not_overwritten(trained_tiny: Path, tiny_bert: Path, tiny_dataset: Path):
@@ -167,7 +206,8 @@ def test_packaged_real_encoder_trains_end_to_end(tiny_dataset: Path, tmp_path: P
     )
     (prediction,) = JointTagger.from_pretrained(out).predict(["Can we meet tomorrow at 3pm?"])
     assert prediction["intent"] in ("inquiry", "cancel")
-    assert json.loads((out / "small_lm.json").read_text())["loaded_from"] == str(packaged_encoder_path())
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["loaded_from"] == str(packaged_encoder_path())
 
 
 def test_long_examples_are_trained_in_overlapping_windows(tmp_path: Path):
@@ -211,3 +251,100 @@ def test_long_examples_are_trained_in_overlapping_windows(tmp_path: Path):
                 carried.add(word)
     assert carried == set(words), "every word's label is carried by some window"
     assert starts_inside_a_word and starts_inside_an_entity, "the test must cover windows cut inside words/entities"
+
+
+def test_training_keeps_the_best_evaluation_not_the_last(
+    tiny_bert: Path, tiny_dataset: Path, tmp_path: Path, monkeypatch
+):
+    """The validation score is rigged to peak at the second of three epochs: the saved model must be that epoch's."""
+    real, rigged_scores, seen = train_bert.metrics_function, [0.2, 0.9, 0.5], []
+
+    def rigged(labels, intents):
+        compute = real(labels, intents)
+
+        def scored(eval_pred):
+            out = compute(eval_pred)
+            seen.append(eval_pred.predictions)  # (token logits, intent logits) of the model being evaluated
+            if len(seen) <= len(rigged_scores):
+                out["score"] = rigged_scores[len(seen) - 1]
+            return out
+
+        return scored
+
+    monkeypatch.setattr(train_bert, "metrics_function", rigged)
+    out = tmp_path / "best"
+    train_bert.main(["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(out),
+                     "--epochs", "3", "--batch-size", "8", "--learning-rate", "5e-3"])  # fmt: skip
+    assert len(seen) == 5, "three epochs, then the kept model on the test and the validation split"
+    epoch_2, epoch_3, kept = seen[1], seen[2], seen[4]
+    assert not np.allclose(epoch_2[0], epoch_3[0]), "the last epoch changed the model, so the check means something"
+    for best, final in zip(epoch_2, kept, strict=True):
+        np.testing.assert_allclose(final, best, rtol=0, atol=1e-6)
+    saved = load_checkpoint(out)[0]
+    assert saved.config.intents == ["inquiry", "cancel"]
+
+
+def test_old_checkpoint_is_refused_naming_the_converter_which_converts_it_exactly(
+    trained_tiny: Path, tmp_path: Path, capsys
+):
+    old = tmp_path / "old"
+    write_old_format(trained_tiny, old)
+    for load in (JointTagger.from_pretrained, JointModel.from_pretrained, load_checkpoint):
+        with pytest.raises(CheckpointError, match=r"old format.*classification/convert_checkpoint\.py"):
+            load(old)
+    assert infer_bert.main([str(old), "hello"]) == 2
+    assert "convert_checkpoint.py" in capsys.readouterr().err
+
+    texts = ["Can we meet tomorrow at 3pm with Priya?", "Cancel Friday. Mail tom.b@mail.org", ""]
+    expected = JointTagger.from_pretrained(trained_tiny).predict(texts)
+    new = tmp_path / "new"
+    assert convert_checkpoint.main([str(old), str(new)]) == 0
+    assert JointTagger.from_pretrained(new).predict(texts) == expected
+    assert (new / "metrics.json").is_file() and json.loads((new / "config.json").read_text())["training"]["max_length"]
+    assert convert_checkpoint.main([str(new), str(tmp_path / "again")]) == 2, "a converted folder is not converted"
+    assert "already in the current format" in capsys.readouterr().err
+
+    assert convert_checkpoint.main([str(old), "--in-place"]) == 0
+    assert JointTagger.from_pretrained(old).predict(texts) == expected
+    assert (tmp_path / "old.old-format" / "small_lm.json").is_file(), "the old folder is kept"
+
+
+@pytest.mark.parametrize("keep", [5, 60, -100], ids=["in-the-length", "in-the-header", "in-the-tensors"])
+def test_truncated_weights_are_a_clear_error(trained_tiny: Path, tmp_path: Path, capsys, keep: int):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_tiny, broken)
+    weights = broken / "model.safetensors"
+    whole = weights.read_bytes()
+    weights.write_bytes(whole[:keep])
+    assert infer_bert.main([str(broken), "Can we meet tomorrow?"]) == 2
+    err = capsys.readouterr().err
+    assert f"{weights} is truncated" in err and "Traceback" not in err
+    if keep < 0:  # the header is whole, so the message says how long the file should be
+        assert f"{len(whole) + keep:,} bytes, where its header describes {len(whole):,}" in err
+    else:
+        assert "end inside its header" in err
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["classification/train_bert.py", "classification/infer_bert.py", "classification/convert_checkpoint.py",
+     "evaluate_models.py", "benchmarks/bench_bert.py"],
+)  # fmt: skip
+def test_openmp_wait_policy_is_set_before_torch_loads(script: str):
+    """OpenMP reads OMP_WAIT_POLICY when torch loads it: each script must have set it by then."""
+    code = f"""
+import os, runpy, sys
+seen = []
+def hook(event, args):
+    if event == "import" and args[0] == "torch" and not seen:
+        seen.append(os.environ.get("OMP_WAIT_POLICY"))
+sys.addaudithook(hook)
+runpy.run_path({script!r}, run_name="imported")
+print(seen)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "['PASSIVE']"

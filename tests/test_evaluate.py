@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,20 @@ def test_entity_types_the_model_never_learned_are_named(trained_tiny: Path, tmp_
     results = evaluate_models.main([str(trained_tiny), "--data", str(data), "--out", str(tmp_path / "o"), "--no-speed"])
     assert "not trained on entity types ['LOCATION']" in capsys.readouterr().err
     assert results[trained_tiny.name]["entities"]["LOCATION"]["recall"] == 0.0
+
+
+def test_empty_data_file_is_a_clear_error_naming_it(trained_tiny: Path, tmp_path: Path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(SystemExit, match=rf"error: {re.escape(str(empty))}.*no examples"):
+        evaluate_models.main([str(trained_tiny), "--data", str(empty), "--out", str(tmp_path / "out"), "--no-speed"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_old_format_checkpoint_names_the_converter(trained_tiny: Path, jsonl: Path, tmp_path: Path):
+    from conftest import write_old_format
+
+    old = tmp_path / "old"
+    write_old_format(trained_tiny, old)
+    with pytest.raises(SystemExit, match=r"convert_checkpoint\.py"):
+        evaluate_models.main([str(old), "--data", str(jsonl), "--out", str(tmp_path / "out"), "--no-speed"])

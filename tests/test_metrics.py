@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from small_lm.data import Span, make_example
-from small_lm.metrics import entity_scores, intent_scores, tags_for_example
+from small_lm.metrics import (
+    ScoringError,
+    checkpoint_score,
+    entity_scores,
+    intent_scores,
+    score_predictions,
+    tags_for_example,
+)
 
 EXAMPLE = make_example(
     "x",
@@ -66,3 +73,33 @@ def test_intent_the_model_does_not_know_is_skipped_and_counted():
 
 def test_no_known_intent_gives_no_accuracy():
     assert intent_scores(["other"], ["cancel"], ["inquiry", "cancel"])["accuracy"] is None
+
+
+def test_checkpoint_score_is_the_mean_of_entity_f1_and_intent_accuracy():
+    assert checkpoint_score(0.8, 0.6) == pytest.approx(0.7)
+    assert checkpoint_score(0.8, None) == pytest.approx(0.4)  # no known intent counts as none right
+
+
+def test_score_predictions_from_the_shared_prediction_format():
+    other = make_example("y", "what is on tomorrow", "inquiry", [Span("DATE", 11, 19)])
+    predictions = [
+        {
+            "intent": "cancel",
+            "entities": [{"type": "NAME", "start": 18, "end": 27}, {"type": "TIME", "start": 43, "end": 47}],
+        },
+        {"intent": "cancel", "entities": [{"type": "DATE", "start": 11, "end": 16}]},  # "tomor": cuts the token
+    ]
+    result = score_predictions([EXAMPLE, other], predictions, ["inquiry", "cancel"])
+    # Gold NAME, DATE, TIME, DATE; found NAME, TIME and "tomor", which lands on the token "tomorrow": all 3 right,
+    # 3 of 4 found, so F1 = 2 * 1 * 3/4 / (1 + 3/4) = 6/7.
+    assert result["entities"]["micro"]["precision"] == 1.0 and result["entities"]["DATE"]["recall"] == 0.5
+    assert result["entity_f1"] == pytest.approx(6 / 7)
+    assert result["intent_accuracy"] == 0.5 and result["score"] == pytest.approx((6 / 7 + 0.5) / 2)
+    assert result["examples"] == 2
+
+
+def test_nothing_to_score_is_an_error_not_a_seqeval_traceback():
+    with pytest.raises(ScoringError, match="no examples"):
+        score_predictions([], [], ["inquiry"])
+    with pytest.raises(ScoringError, match="no examples"):
+        entity_scores([], [])

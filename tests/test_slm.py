@@ -13,12 +13,13 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
-from slm_fixtures import REAL_MODEL, build_tiny_model, make_examples, train_tiny_checkpoint, write_dataset
+from slm_fixtures import REAL_MODEL, VALUES, build_tiny_model, make_examples, train_tiny_checkpoint, write_dataset
 
 from causal_slms import convert_gguf, slm
 from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
@@ -43,6 +44,7 @@ from causal_slms.slm import (
 )
 from causal_slms.train_slm import pad_collator, shared_prefix_loss, tokenize_split
 from small_lm.data import Span, build_document, load_dataset_file, make_example, write_json_atomic
+from small_lm.guideline import ANNOTATION_GUIDELINE
 
 INTENTS = ["inquiry", "cancel"]
 TYPES = ["DATE", "TIME", "NAME", "EMAIL"]
@@ -511,6 +513,9 @@ def test_training_writes_a_complete_checkpoint(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     assert {"entity_f1", "intent_accuracy", "json_valid"} <= set(metrics["test"]) and metrics["steps"] == 2
     assert metrics["validation_history"]
+    for h in metrics["validation_history"]:  # the checkpoint score is the mean of the two, as in train_bert.py
+        assert h["eval_score"] == pytest.approx((h["eval_entity_f1"] + h["eval_intent_accuracy"]) / 2, abs=1e-4)
+    assert info["family"] == "causal-slm"
     tagger = SlmTagger.from_pretrained(trained)
     assert tagger.tokenizer.chat_template and tagger.tokenizer.pad_token_id != tagger.chat.end_of_turn
     assert "Entity micro-F1" in (trained / "README.md").read_text()
@@ -524,17 +529,57 @@ def test_training_refuses_to_overwrite_a_checkpoint(trained, tiny_dir, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
-def test_training_keeps_the_best_of_several_evaluations(tiny_dir, tmp_path):
+def test_training_keeps_the_best_of_several_evaluations(tiny_dir, tmp_path, monkeypatch):
+    """The validation score is rigged to peak at the second of three evaluations: the saved weights must be the
+    ones that evaluation scored, not the last ones."""
+    from safetensors.torch import load_file
+
     from causal_slms import train_slm
 
+    real, rigged_scores, weights = train_slm.generate_and_score, [0.2, 0.9, 0.5], []
+
+    def rigged(model, *args):
+        scores = real(model, *args)
+        if len(weights) < len(rigged_scores):  # the validation runs; the test split's run afterwards is left alone
+            weights.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            scores["score"] = rigged_scores[len(weights) - 1]
+        return scores
+
+    monkeypatch.setattr(train_slm, "generate_and_score", rigged)
     dataset = write_dataset(tmp_path / "data.json", n=20)
     argv = ["--dataset", str(dataset), "--model", str(tiny_dir), "--output-dir", str(tmp_path / "out")]
     argv += ["--max-steps", "3", "--eval-steps", "1", "--eval-samples", "2", "--test-samples", "2"]
     assert train_slm.main(argv + ["--batch-size", "2", "--max-length", "1024", "--max-new-tokens", "16"]) == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert [h["step"] for h in metrics["validation_history"]] == [1, 2, 3]
-    best = max(metrics["validation_history"], key=lambda h: h["eval_score"])
-    assert metrics["best_validation"] == best
+    assert metrics["best_validation"]["step"] == 2 and metrics["best_validation"]["eval_score"] == 0.9
+
+    saved = load_file(tmp_path / "out" / "model.safetensors")
+
+    def saved_is(state: dict) -> bool:
+        return all(torch.equal(saved[k], state[k].to(saved[k].dtype)) for k in saved)
+
+    assert saved_is(weights[1]), "the saved weights are those the best (second) evaluation scored"
+    assert not saved_is(weights[0]) and not saved_is(weights[2]), "the weights moved, so the check means something"
+
+
+def test_checkpoints_with_the_old_family_spelling_still_load(trained, tmp_path):
+    old = tmp_path / "old-spelling"
+    shutil.copytree(trained, old)
+    info = json.loads((old / "small_lm.json").read_text())
+    (old / "small_lm.json").write_text(json.dumps({**info, "family": "causal_slms"}))
+    assert is_slm_checkpoint(old)
+    assert SlmTagger.from_pretrained(old).config.family == slm.FAMILY == "causal-slm"
+    (old / "small_lm.json").write_text(json.dumps({**info, "family": "joint-bert"}))
+    assert not is_slm_checkpoint(old)
+
+
+def test_fixture_times_follow_the_guideline():
+    """The guideline leaves a part of the day untagged; the fixtures must not teach the opposite."""
+    rule = re.search(r"A part of the day alone is not a TIME.*?stay untagged", ANNOTATION_GUIDELINE, re.S)
+    untagged = set(re.findall(r'"([^"]+)"', rule.group(0)))
+    assert "this afternoon" in untagged
+    assert not untagged & set(VALUES["TIME"])
 
 
 def test_training_leaves_the_embeddings_untouched_unless_asked(tiny_dir, tmp_path):
