@@ -1,8 +1,13 @@
-"""Emails/second for infer_bert.py's path vs transformers' token-classification pipeline, one email at a time,
-on the same checkpoint in the same run, plus the F1 cost of each speed-up that changes numerics.
+"""Emails/second for infer_bert.py's path (torch fp32, bf16 autocast, ONNX Runtime fp32 and int8) vs transformers'
+token-classification pipeline, one email at a time, on the same checkpoint in the same run, plus the entity F1 of
+each row and its cost against torch fp32, and each row's peak memory.
 
+    python classification/export_onnx.py trained_models/bert-demo --int8    # once (done here if missing)
     python benchmarks/bench_bert.py trained_models/bert-demo --data ../shared/benchmarks/massive_calendar_dev.jsonl
 
+Each row runs in a fresh process (so its peak resident memory is its own: imports, model, activations); the
+emails are the same and every row but the pipeline's reads them in batches sorted by length.  ``--limit N`` reads
+only the first N emails (a quick check that everything runs; not numbers to quote).
 Run it on an idle machine: with 2 cores, any other busy process distorts the timings several-fold.
 """
 
@@ -12,15 +17,29 @@ import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must 
 
 # isort: split
 import argparse
+import multiprocessing
 import os
+import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import torch
 from transformers import pipeline
 
 from classification.joint import JointTagger, load_checkpoint
+from classification.onnx_backend import ONNX_FILES, physical_cores
 from small_lm.data import read_dataset_file
 from small_lm.metrics import score_predictions
+
+GOAL_SPEEDUP, GOAL_F1_POINTS = 10.0, 0.5  # issue 13: >= 10x the pipeline, <= 0.5 F1 points lost
+ROWS = {  # name: (backend, bf16); None is the pipeline
+    "pipeline, one email at a time": None,
+    "infer_bert path, torch fp32": ("torch", False),
+    "infer_bert path, torch bf16 autocast": ("torch", True),
+    "infer_bert path, ONNX Runtime fp32": ("onnx", False),
+    "infer_bert path, ONNX Runtime int8": ("onnx-int8", False),
+}
 
 
 def pipeline_from_checkpoint(folder: str):
@@ -40,38 +59,83 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return best, result
 
 
-def main() -> None:
+def peak_rss_mib() -> float:
+    """This process's peak resident memory.  VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` over an exec,
+    so a spawned child would report its parent's peak at fork time if that was higher."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024  # kB
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS
+
+
+def run_row(row: tuple[str, bool] | None, model: str, texts: list[str], batch_size: int, repeats: int) -> dict:
+    """One row, in its own process: best time of ``repeats`` runs after a warm-up, the predictions, peak memory."""
+    if row is None:
+        ner = pipeline_from_checkpoint(model)
+        seconds, groups = timed(lambda: [ner(t) for t in texts], repeats)
+        # the pipeline's entity groups in the shared format (it has no intent head)
+        predictions = [
+            {"intent": None, "entities": [{"type": g["entity_group"], "start": g["start"], "end": g["end"]} for g in e]}
+            for e in groups
+        ]
+    else:
+        backend, bf16 = row
+        tagger = JointTagger.from_pretrained(model, bf16=bf16, backend=backend)
+        seconds, predictions = timed(lambda: tagger.predict(texts, batch_size=batch_size), repeats)
+    return {"seconds": seconds, "predictions": predictions, "peak_mib": peak_rss_mib()}
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder from classification/train_bert.py")
     p.add_argument("--data", default="../shared/benchmarks/massive_calendar_dev.jsonl")
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3, help="timed runs; the best is reported")
-    args = p.parse_args()
+    p.add_argument("--limit", type=int, help="only the first N emails (a quick check, not numbers to quote)")
+    args = p.parse_args(argv)
 
-    examples = read_dataset_file(args.data)[0][args.split]
+    examples = read_dataset_file(args.data)[0][args.split][: args.limit]
     texts = [x["text"] for x in examples]
-    print(f"load average {os.getloadavg()[0]:.2f}, torch threads {torch.get_num_threads()}, {len(texts)} emails")
+    intents = load_checkpoint(args.model)[2]["intents"]
+    missing = [b for b in ONNX_FILES if not (Path(args.model) / ONNX_FILES[b]).is_file()]
+    if missing:
+        from classification.export_onnx import export
 
-    ner = pipeline_from_checkpoint(args.model)
-    seconds, _ = timed(lambda: [ner(t) for t in texts], args.repeats)
-    baseline = len(texts) / seconds
-    print(f"{'pipeline, one email at a time':<46} {baseline:8.1f} emails/s   1.00x")
+        print(f"no {', '.join(ONNX_FILES[b] for b in missing)} in {args.model}: exporting (export_onnx.py --int8)")
+        export(args.model, int8=True)
+    print(
+        f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+        f"ONNX Runtime threads {physical_cores()}, {len(texts)} emails, best of {args.repeats}"
+    )
+    print(f"{'':<38} {'emails/s':>9} {'speed-up':>8} {'entity F1':>9} {'vs fp32':>8} {'peak RSS':>9} {'load':>5}")
 
-    reference = None
-    for bf16 in (False, True):
-        tagger = JointTagger.from_pretrained(args.model, bf16=bf16)
-        seconds, predictions = timed(
-            lambda tagger=tagger: tagger.predict(texts, batch_size=args.batch_size), args.repeats
-        )
-        score = score_predictions(examples, predictions, tagger.intents)["entity_f1"]
-        reference = score if reference is None else reference
-        name = f"infer_bert path, batch {args.batch_size} sorted, {'bf16 autocast' if bf16 else 'fp32'}"
+    results, baseline, reference = {}, None, None
+    spawn = multiprocessing.get_context("spawn")  # a fresh process per row: its peak memory is its own
+    for name, row in ROWS.items():
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            out = pool.submit(run_row, row, args.model, texts, args.batch_size, args.repeats).result()
+        rate = len(texts) / out["seconds"]
+        f1 = score_predictions(examples, out["predictions"], intents)["entity_f1"]
+        baseline = rate if baseline is None else baseline
+        if row == ("torch", False):
+            reference = f1
+        delta = f"{100 * (f1 - reference):+7.2f}p" if reference is not None else ""
+        results[name] = (rate / baseline, f1)
         print(
-            f"{name:<46} {len(texts) / seconds:8.1f} emails/s {len(texts) / seconds / baseline:6.2f}x   "
-            f"entity micro-F1 {score:.4f} ({100 * (score - reference):+.2f} points)"
+            f"{name:<38} {rate:9.1f} {rate / baseline:7.2f}x {f1:9.4f} {delta:>8} {out['peak_mib']:6.0f} MiB "
+            f"{os.getloadavg()[0]:5.2f}",
+            flush=True,
         )
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    speedup, f1 = results["infer_bert path, ONNX Runtime int8"]
+    lost = 100 * (reference - f1)
+    verdict = "met" if speedup >= GOAL_SPEEDUP and lost <= GOAL_F1_POINTS else "not met"
+    print(
+        f"goal (>= {GOAL_SPEEDUP:.0f}x the pipeline, <= {GOAL_F1_POINTS} F1 points lost): ONNX int8 {speedup:.1f}x, "
+        f"{lost:.2f} F1 points lost: {verdict}{' (--limit: not a measurement)' if args.limit else ''}"
+    )
+    print(f"load average {os.getloadavg()[0]:.2f} (an idle machine reads near 0; a busy one distorts the timings)")
 
 
 if __name__ == "__main__":

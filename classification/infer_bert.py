@@ -4,11 +4,14 @@
     python classification/infer_bert.py trained_models/bert-demo --file inbox.mbox --json
     python classification/infer_bert.py trained_models/bert-demo --file message.eml
     cat message.txt | python classification/infer_bert.py trained_models/bert-demo
+    python classification/infer_bert.py trained_models/bert-demo --backend onnx-int8 --file inbox.mbox
 
 --file takes an mbox file (every message), an .eml file, a folder of .eml files, JSON lines with "text", or a
 text file holding one message (a pasted raw message with headers is recognised); --split-blank-lines reads a
 text file as several short emails separated by blank lines.  With neither texts nor --file, standard input.
 Transport and MIME header lines are never shown to the model (see small_lm/mail.py).
+--backend onnx / onnx-int8 run the checkpoint's ONNX export with ONNX Runtime; write it once with
+`python classification/export_onnx.py CHECKPOINT [--int8]`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import sys
 
 from classification.joint import CheckpointError, JointTagger
+from classification.onnx_backend import BACKENDS
 from small_lm.io import print_predictions
 from small_lm.mail import InputError, predict_messages, read_messages
 
@@ -33,14 +37,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="one JSON object per email and line")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast: faster on CPUs with AVX512-BF16 or AMX")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="torch, or ONNX Runtime on the export by classification/export_onnx.py (onnx-int8: --int8 export)",
+    )
     p.add_argument("--max-length", type=int, default=256, help="sub-words per window; longer emails use windows")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.bf16 and args.backend != "torch":
+        print("error: --bf16 is for the torch backend (ONNX files carry their own precision)", file=sys.stderr)
+        return 2
     try:
-        tagger = JointTagger.from_pretrained(args.model, max_length=args.max_length, bf16=args.bf16)
+        tagger = JointTagger.from_pretrained(
+            args.model, max_length=args.max_length, bf16=args.bf16, backend=args.backend
+        )
         messages = read_messages(args.texts, args.file, args.split_blank_lines)
     except (CheckpointError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)

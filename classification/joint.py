@@ -350,9 +350,22 @@ class JointTagger:
         self.stride = self.max_length // 4
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, max_length: int = 256, bf16: bool = False) -> JointTagger:
-        """The tagger of a checkpoint folder; ``CheckpointError`` saying what is wrong if it cannot be read."""
-        return cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
+    def from_pretrained(
+        cls, folder: str | Path, max_length: int = 256, bf16: bool = False, backend: str = "torch"
+    ) -> JointTagger:
+        """The tagger of a checkpoint folder; ``CheckpointError`` saying what is wrong if it cannot be read.
+
+        ``backend``: ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` for ONNX Runtime on the folder's export by
+        ``classification/export_onnx.py`` (see ``classification/onnx_backend.py``)."""
+        if backend == "torch":
+            return cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
+        from classification.onnx_backend import BACKENDS, load_onnx_checkpoint
+
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
+        if bf16:
+            raise ValueError("bf16 autocast is for the torch backend; the ONNX backends run their own precision")
+        return cls(*load_onnx_checkpoint(folder, backend), max_length=max_length)
 
     def _windows(self, index: int, words: list[str]) -> list[_Window]:
         if not words:

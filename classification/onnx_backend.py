@@ -1,0 +1,159 @@
+"""ONNX Runtime in place of the torch model inside ``JointTagger``: same inputs, same ``logits`` and
+``intent_logits``, read from the ``model.onnx`` / ``model.int8.onnx`` that ``classification/export_onnx.py``
+writes into a checkpoint folder.
+
+    tagger = JointTagger.from_pretrained("trained_models/bert-demo", backend="onnx-int8")
+
+Nothing here imports onnxruntime until a session is made, so the torch path does not need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from classification.joint import (
+    FAMILY,
+    WEIGHTS_FILE,
+    CheckpointError,
+    JointConfig,
+    JointOutput,
+    check_not_old_format,
+    checkpoint_meta,
+    is_joint_checkpoint,
+)
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+INPUT_NAMES = ("input_ids", "attention_mask")
+OUTPUT_NAMES = ("logits", "intent_logits")
+SOURCE_KEY = "small_lm.source_weights_sha256"  # ONNX metadata: the digest of the model.safetensors exported
+EXPORT_COMMAND = "python classification/export_onnx.py"
+
+
+def export_command(folder: str | Path, backend: str) -> str:
+    return f"{EXPORT_COMMAND} {folder}" + (" --int8" if backend == "onnx-int8" else "")
+
+
+def weights_digest(path: Path) -> str:
+    """SHA-256 of a weights file (a MiniLM's 90 MB hash in about a tenth of a second)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on (hyper-threads of one core count once)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))  # no topology (some containers): count the CPU itself
+    return max(1, len(cores))
+
+
+def session_options(threads: int | None = None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One thread per physical core: the work is matrix products, and two hyper-threads of one core share its
+    # vector units, so a second thread per core adds synchronisation and little compute (ORT's own default is
+    # the same count, but it does not see the CPUs this process is restricted to, which sched_getaffinity does).
+    options.intra_op_num_threads = threads or physical_cores()
+    # The graph is one chain of operators: running independent branches in parallel buys nothing here.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    # Idle threads wait rather than spin, as torch's OpenMP threads do (small_lm/runtime.py sets
+    # OMP_WAIT_POLICY=PASSIVE): on a 2-core machine shared with another busy process, spinning workers cost
+    # several-fold; OMP_WAIT_POLICY=ACTIVE in the environment turns spinning back on for an idle machine.
+    spin = os.environ.get("OMP_WAIT_POLICY", "PASSIVE").upper() == "ACTIVE"
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return options
+
+
+def onnx_path(folder: str | Path, backend: str) -> Path:
+    if backend not in ONNX_FILES:
+        raise ValueError(f"unknown ONNX backend {backend!r}; one of {', '.join(ONNX_FILES)}")
+    return Path(folder) / ONNX_FILES[backend]
+
+
+class OnnxJointModel:
+    """Called like ``JointModel`` (``input_ids``, ``attention_mask`` as torch tensors), returns a ``JointOutput``
+    with ``logits`` and ``intent_logits`` as float32 torch tensors."""
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.session = ort.InferenceSession(
+            str(self.path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        names = tuple(i.name for i in self.session.get_inputs())
+        if set(names) != set(INPUT_NAMES):
+            raise CheckpointError(f"{self.path}: inputs {names}, expected {INPUT_NAMES}; export it again")
+
+    @property
+    def source_digest(self) -> str | None:
+        return self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> JointOutput:
+        feed = {
+            "input_ids": np.ascontiguousarray(input_ids.numpy(), dtype=np.int64),
+            "attention_mask": np.ascontiguousarray(attention_mask.numpy(), dtype=np.int64),
+        }
+        logits, intent_logits = self.session.run(list(OUTPUT_NAMES), feed)
+        return JointOutput(logits=torch.from_numpy(logits), intent_logits=torch.from_numpy(intent_logits))
+
+
+def load_onnx_checkpoint(
+    folder: str | Path, backend: str = "onnx", threads: int | None = None
+) -> tuple[OnnxJointModel, Any, dict[str, Any]]:
+    """What ``load_checkpoint`` returns, with an ONNX Runtime session in place of the torch model: the config and
+    tokenizer come from the folder, the weights from its ONNX file.  ``CheckpointError`` naming the export command
+    when the file is missing or was exported from other weights than the folder's."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such folder (expected a checkpoint written by train_bert.py)")
+    check_not_old_format(folder)
+    if not is_joint_checkpoint(folder):
+        raise CheckpointError(f"{folder}: not a joint-BERT checkpoint (expected config.json of model type {FAMILY!r})")
+    path = onnx_path(folder, backend)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no such file; the {backend} backend runs the checkpoint's ONNX export: "
+            f"`{export_command(folder, backend)}` writes it"
+        )
+    try:
+        model = OnnxJointModel(path, threads=threads)
+    except CheckpointError:
+        raise
+    except Exception as err:  # onnxruntime raises its own exception types for unreadable files
+        advice = f"`{export_command(folder, backend)}` writes it again"
+        raise CheckpointError(f"{path}: cannot load it ({err}); {advice}") from None
+    weights = folder / WEIGHTS_FILE
+    if weights.is_file() and model.source_digest not in (None, weights_digest(weights)):
+        raise CheckpointError(
+            f"{path} was exported from other weights than {weights} (retrained since?); "
+            f"`{export_command(folder, backend)}` exports it again"
+        )
+    try:
+        config = JointConfig.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{folder}: cannot load the config or tokenizer: {err}") from None
+    return model, tokenizer, checkpoint_meta(config)
