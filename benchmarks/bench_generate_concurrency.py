@@ -8,7 +8,8 @@ printed separately; the process CPU time shows when the machine, not the server,
 
     .venv/bin/python benchmarks/bench_generate_concurrency.py [--num-examples 512] [--delay 0.2]
 
-Exit status 1 when the speed-up is below the target.
+Exit status 1 when the speed-up is below the target or a run fails (one line ``error: ...``); 2 for a usage
+error.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_openai_server import FakeOpenAIServer  # noqa: E402  (lives with the tests, shared with them)
 
+from small_lm.cli import HelpFormatter, add_option  # noqa: E402
+
 TARGET_SPEEDUP = 12.0
 
 
@@ -37,7 +40,7 @@ def run(concurrency: int, args: argparse.Namespace, folder: Path) -> dict[str, f
     output = folder / f"c{concurrency}.json"
     with FakeOpenAIServer(delay_s=args.delay) as server:
         command = [sys.executable, str(ROOT / "generate_dataset.py"), "--backend", "openai", "--base-url", server.url]
-        command += ["--num-examples", str(args.num_examples), "--examples-per-request", str(args.per_request)]
+        command += ["--num-examples", str(args.num_examples), "--examples-per-request", str(args.examples_per_request)]
         command += ["--concurrency", str(concurrency), "--output", str(output), "--retry-delay", "0.1"]
         command += ["--overwrite"]
         env = {**os.environ, "OPENAI_API_KEY": "bench-not-a-key", "OPENAI_BASE_URL": ""}
@@ -47,7 +50,8 @@ def run(concurrency: int, args: argparse.Namespace, folder: Path) -> dict[str, f
         wall = time.perf_counter() - started
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
-        sys.exit(f"generate_dataset.py failed with --concurrency {concurrency}:\n{result.stderr[-2000:]}")
+        last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
+        sys.exit(f"error: generate_dataset.py failed with --concurrency {concurrency}: {last}")
     metadata = json.loads(output.read_text(encoding="utf-8"))["metadata"]
     return {
         "wall": wall,
@@ -58,18 +62,29 @@ def run(concurrency: int, args: argparse.Namespace, folder: Path) -> dict[str, f
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("--num-examples", type=int, default=512, help="examples per run (default: %(default)s)")
-    parser.add_argument("--per-request", type=int, default=8, help="--examples-per-request (default: %(default)s)")
+    add_option(
+        parser,
+        "--examples-per-request",
+        aliases=["--per-request"],
+        type=int,
+        default=8,
+        help="generate_dataset.py --examples-per-request (default: %(default)s)",
+    )
     parser.add_argument("--delay", type=float, default=0.2, help="seconds per answer (default: %(default)s)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each setting; the median counts (default: %(default)s)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     print(
         f"fake server: {args.delay * 1000:.0f} ms per answer; {args.num_examples} examples, "
-        f"{args.per_request} per request"
+        f"{args.examples_per_request} per request"
     )
     runs: dict[int, list[dict[str, float]]] = {1: [], 16: []}
     with tempfile.TemporaryDirectory() as tmp:

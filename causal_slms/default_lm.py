@@ -5,7 +5,7 @@ It gets the same system prompt and chat format as fine-tuning uses.  First it an
 make it right: the gap between these answers and the gold ones is why the model is fine-tuned.
 
     python causal_slms/default_lm.py
-    python causal_slms/default_lm.py --model pretrained/SmolLM2-135M-Instruct --text "Cancel friday's 3pm call"
+    python causal_slms/default_lm.py --model pretrained/SmolLM2-135M-Instruct "Cancel friday's 3pm call"
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from causal_slms.slm import (
     load_model,
     parse_answer,
 )
+from small_lm.cli import HelpFormatter, exits_on
 
 SAMPLE_EMAIL = (
     "Hi Priya, could we move our review to next friday at 3pm? "
@@ -35,18 +36,30 @@ SAMPLE_EMAIL = (
 GOLD = "intent inquiry; DATE 'next friday', TIME '3pm', EMAIL 'tom.b@example.com', NAME 'Priya', NAME 'Tom'"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=DEFAULT_BASE_MODEL, help="hub name or local folder (default: %(default)s)")
-    parser.add_argument("--text", default=SAMPLE_EMAIL, help="the email to read (default: a built-in sample)")
-    parser.add_argument("--max-new-tokens", type=int, default=96, help="answer length limit (default: 96)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    # The email is a positional argument, as in default_bert.py and the infer scripts; --text is its old spelling.
+    parser.add_argument("text", nargs="?", help="the email to read (default: a built-in sample)")
+    parser.add_argument("--text", dest="text_option", help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=DEFAULT_BASE_MODEL, help="base model: hub name or local folder")
+    parser.add_argument("--max-new-tokens", type=int, default=96, help="answer length limit in model tokens")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.text and args.text_option:
+        parser.error("give the email once: as an argument (or with the old --text), not both")
+    args.text = args.text or args.text_option or SAMPLE_EMAIL
+    return args
+
+
+@exits_on(ModelError)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     started = time.perf_counter()
-    try:
-        model, tokenizer, folder = load_model(args.model)
-    except ModelError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    model, tokenizer, folder = load_model(args.model)
     print(f"Loaded {folder} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     config = SlmConfig(max_new_tokens=args.max_new_tokens)
     chat = ChatFormat(tokenizer, config.system_prompt)

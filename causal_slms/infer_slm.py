@@ -31,6 +31,7 @@ import time
 import torch
 
 from causal_slms.slm import ModelError, SlmTagger
+from small_lm.cli import HelpFormatter, exits_on
 from small_lm.io import print_predictions
 from small_lm.mail import InputError, predict_messages, read_messages
 
@@ -38,17 +39,19 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("model", help="checkpoint folder written by causal_slms/train_slm.py")
     parser.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
     parser.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
     parser.add_argument("--split-blank-lines", action="store_true", help="a text file holds emails between blank lines")
     parser.add_argument("--json", action="store_true", help="print one JSON object per line")
-    parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch (default: 16)")
+    parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch")
     parser.add_argument(
         "--max-email-tokens",
         type=int,
-        help="window size in tokens: a longer email is read whole in overlapping windows (default: the checkpoint's)",
+        metavar="N",
+        help="model tokens of email in one window (the prompt and answer come on top): a longer email is read "
+        "whole in overlapping windows (default: the checkpoint's, 1024)",
     )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights in memory")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if there is a GPU, else cpu)")
@@ -56,18 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exits_on(InputError, ModelError)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.batch_size < 1:
-        print("error: --batch-size must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        messages = read_messages(args.texts, args.file, args.split_blank_lines)
-        started = time.perf_counter()
-        tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype], device=args.device)
-    except (InputError, ModelError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        parser.error("--batch-size must be at least 1")
+    messages = read_messages(args.texts, args.file, args.split_blank_lines)
+    started = time.perf_counter()
+    tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype], device=args.device)
     loaded = time.perf_counter()
     if args.max_email_tokens:
         tagger.config.max_email_tokens = args.max_email_tokens

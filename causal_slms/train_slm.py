@@ -12,11 +12,16 @@ template, generation config, labels (``small_lm.json``), ``metrics.json`` and a 
     python causal_slms/train_slm.py                                   # newest dataset in datasets/, SmolLM2 base
     python causal_slms/train_slm.py --dataset datasets/demo.json --epochs 2 --batch-size 8
     accelerate launch causal_slms/train_slm.py --dataset datasets/demo.json   # several processes or GPUs
+
+Without --dataset it takes the newest datasets/*.json and says so.  The arguments are dataclasses read by
+HfArgumentParser, so every transformers.TrainingArguments setting is a flag too (--gradient-accumulation-steps,
+--report-to, ...; --help-all lists them all); the defaults are the measured recipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import platform
@@ -24,12 +29,14 @@ import shlex
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from causal_slms.decoding import expand_cache
 from causal_slms.slm import (
@@ -46,72 +53,172 @@ from causal_slms.slm import (
     score_predictions,
 )
 from datasets import Dataset
+from small_lm.cli import CliError, build_training_args, exits_on, parse_training_args, pick_dataset, training_parser
 from small_lm.data import DatasetError, load_dataset_file
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def auto_switch(help: str) -> Any:
+    """A bool field whose default (None) the script decides; ``--flag`` alone means true, ``--flag false`` too."""
+    return field(default=None, metadata={"nargs": "?", "const": True, "metavar": "BOOL", "help": help})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", help="dataset file (default: the newest datasets/*.json)")
-    parser.add_argument("--model", default=DEFAULT_BASE_MODEL, help="hub name or local folder (default: %(default)s)")
-    parser.add_argument("--output-dir", help="where the checkpoint goes (default: trained_models/slm-<dataset>-<time>)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --output-dir")
-    parser.add_argument("--epochs", type=float, default=2.0, help="training epochs (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="peak learning rate (default: %(default)s)")
+@dataclass
+class DataArguments:
+    _argument_group_name = "data"
+
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "aliases": ["--data"],
+            "metavar": "FILE",
+            "help": "dataset file (default: the newest datasets/*.json)",
+        },
+    )
+    max_length: int = field(
+        default=512,
+        metadata={
+            "help": "model tokens in one training pair (system prompt + email + answer); a longer email is read "
+            "in overlapping windows, as inference does"
+        },
+    )
+    eval_samples: int = field(default=64, metadata={"help": "validation emails answered at each evaluation"})
+    test_samples: int | None = field(
+        default=None, metadata={"help": "score only the first N test emails (default: all)"}
+    )
+
+
+@dataclass
+class ModelArguments:
+    _argument_group_name = "model"
+
+    model: str = field(default=DEFAULT_BASE_MODEL, metadata={"metavar": "MODEL", "help": "hub name or local folder"})
+    train_embeddings: bool = field(
+        default=False,
+        metadata={
+            "help": "also train the (tied) token embeddings; frozen by default, which saves a sixth of each step"
+        },
+    )
+    max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": "answer length limit in model tokens (default: 1.5x the longest training answer)"},
+    )
+
+
+@dataclass
+class SlmTrainingArguments(TrainingArguments):
+    """TrainingArguments with this script's recipe as defaults (measured: see the README's results), today's flag
+    spellings as aliases, and a few settings (None) that the script decides from the data and the hardware."""
+
+    _argument_group_name = "training (transformers.TrainingArguments: --help-all lists every setting)"
+
+    output_dir: str | None = field(
+        default=None,
+        metadata={"metavar": "DIR", "help": "where the checkpoint goes (default: trained_models/slm-<dataset>-<time>)"},
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing checkpoint in --output-dir"})
+    num_train_epochs: float = field(default=2.0, metadata={"aliases": ["--epochs"], "help": "training epochs"})
+    learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate (linear decay)"})
     # Small batches: at a fixed number of epochs, more updates gave clearly better answers on CPU (batch 8: 0.90
     # test F1, 4: 0.95, 3: 0.96) for only ~1.2x the time per epoch; see the README's results.
-    parser.add_argument("--batch-size", type=int, default=3, help="training pairs per step (default: %(default)s)")
-    parser.add_argument("--max-steps", type=int, default=-1, help="stop after this many steps (default: epochs)")
-    parser.add_argument("--seed", type=int, default=42, help="seed for shuffling and initialisation")
-    parser.add_argument(
-        "--eval-samples", type=int, default=64, help="validation emails answered after each epoch (default: 64)"
+    per_device_train_batch_size: int = field(
+        default=3, metadata={"aliases": ["--batch-size"], "help": "training pairs per step and device"}
     )
-    parser.add_argument(
-        "--eval-steps", type=int, help="evaluate and keep a checkpoint every N steps instead of every epoch"
+    per_device_eval_batch_size: int = field(
+        default=16, metadata={"aliases": ["--eval-batch-size"], "help": "emails per generation batch when scoring"}
     )
-    parser.add_argument("--test-samples", type=int, help="score only the first N test emails (default: all)")
-    parser.add_argument(
-        "--max-length",
-        type=int,
-        default=512,
-        help="longest training pair in tokens; a longer email is read in overlapping windows (default: %(default)s)",
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "steps whose gradients add up to one update"})
+    max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (default: the epochs)"})
+    eval_steps: float | None = field(
+        default=None, metadata={"help": "evaluate and keep a checkpoint every N steps instead of every epoch"}
     )
-    parser.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        help="bfloat16 autocast (fp32 master weights); default: on where the CPU or GPU computes bf16 natively",
+    eval_strategy: IntervalStrategy | None = field(
+        default=None, metadata={"help": "default: steps with --eval-steps, else epoch; no without validation emails"}
     )
-    parser.add_argument(
-        "--train-embeddings",
-        action="store_true",
-        help="also train the (tied) token embeddings; by default they stay frozen, which saves a sixth of each step",
+    save_strategy: SaveStrategy | None = field(default=None, metadata={"help": "default: as --eval-strategy"})
+    save_steps: float | None = field(default=None, metadata={"help": "default: --eval-steps, else 500"})
+    load_best_model_at_end: bool | None = auto_switch("keep the best evaluation's weights (default: with validation)")
+    bf16: bool | None = auto_switch(
+        "bfloat16 autocast, fp32 master weights (default: where the CPU or GPU computes bf16 natively; --no-bf16: off)"
     )
-    parser.add_argument("--eval-batch-size", type=int, default=16, help="emails per generation batch")
-    parser.add_argument(
-        "--max-new-tokens", type=int, help="answer length limit in tokens (default: 1.5x the longest training answer)"
+    use_cpu: bool | None = auto_switch("train on the CPU (default: with bf16 and no GPU, else transformers' choice)")
+    dataloader_pin_memory: bool | None = auto_switch("default: with a GPU")
+    train_sampling_strategy: str = "group_by_length"  # similar lengths per batch: less padding to pay for
+    warmup_steps: float = field(default=0.05, metadata={"help": "warm-up: steps, or a fraction of them if < 1"})
+    logging_steps: float = field(default=10, metadata={"help": "log the loss every N steps"})
+    logging_first_step: bool = True
+    save_only_model: bool = True  # the best weights are all we keep; optimizer state would triple the disk writes
+    save_total_limit: int | None = 1
+    metric_for_best_model: str | None = "score"  # small_lm.metrics.checkpoint_score
+    greater_is_better: bool | None = True
+    report_to: None | str | list[str] = field(
+        default="none", metadata={"help": "where logs go besides the console: tensorboard, wandb, all, none"}
     )
+    seed: int = field(default=42, metadata={"help": "seed for shuffling and initialisation"})
+
+
+# The TrainingArguments settings --help lists (the rest parse as well; --help-all lists them).
+SHOWN = (
+    "output_dir num_train_epochs learning_rate per_device_train_batch_size per_device_eval_batch_size max_steps "
+    "eval_steps gradient_accumulation_steps eval_strategy save_strategy logging_steps report_to bf16 seed"
+).split()
+
+
+def build_parser(argv: list[str] | None = None):
+    parser = training_parser(
+        [DataArguments, ModelArguments, SlmTrainingArguments],
+        SHOWN,
+        argv,
+        description=__doc__,
+        usage="%(prog)s [--dataset FILE] [--output-dir DIR] [--epochs N] [--batch-size N] [options]",
+        aliases_hidden=["--data"],
+    )
+    parser.add_argument("--no-bf16", "--no_bf16", dest="bf16", action="store_false", help=argparse.SUPPRESS)
     return parser
 
 
-def newest_dataset(folder: Path = REPO_ROOT / "datasets") -> Path:
-    candidates = [p for p in folder.glob("*.json") if not p.name.startswith(".")]
-    if not candidates:
-        raise DatasetError(f"no dataset in {folder}/: run `make demo` or pass --dataset")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+def parse_args(argv: list[str] | None = None):
+    """(parser, DataArguments, ModelArguments, the TrainingArguments fields as a dict, some decided later)."""
+    parser = build_parser(argv)
+    (data, model, training), _ = parse_training_args(parser, argv)
+    return parser, DataArguments(**data), ModelArguments(**model), training
 
 
-def prepare_output_dir(args: argparse.Namespace, dataset: Path) -> Path:
-    """The checkpoint folder; an existing checkpoint is only replaced with --overwrite."""
+def resolve_training(training: dict[str, Any], has_validation: bool, output: Path) -> dict[str, Any]:
+    """The TrainingArguments values with the automatic ones (None) decided from the data and the hardware."""
+    values = {**training, "output_dir": str(output / "checkpoints")}
+    values.pop("overwrite")
+    strategy = ("steps" if values["eval_steps"] else "epoch") if has_validation else "no"
+    auto = {
+        "eval_strategy": strategy,
+        "save_strategy": strategy,
+        "save_steps": values["eval_steps"] or 500,
+        "load_best_model_at_end": has_validation,
+        "bf16": bf16_supported(),
+        "data_seed": values["seed"],
+        "dataloader_pin_memory": torch.cuda.is_available(),
+    }
+    values |= {k: v for k, v in auto.items() if values[k] is None}
+    if values["use_cpu"] is None:
+        # transformers allows bf16 without a GPU only when told to use the CPU; otherwise leave it free to pick an
+        # Apple GPU (MPS) as it did before.
+        values["use_cpu"] = values["bf16"] and not torch.cuda.is_available()
+    return values
+
+
+def output_path(output_dir: str | None, dataset: Path) -> Path:
+    """--output-dir, else a new folder in trained_models/ named after the dataset and the time."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    output = Path(args.output_dir) if args.output_dir else REPO_ROOT / "trained_models" / f"slm-{dataset.stem}-{stamp}"
+    return Path(output_dir) if output_dir else Path("trained_models") / f"slm-{dataset.stem}-{stamp}"
+
+
+def prepare_output_dir(output: Path, overwrite: bool) -> None:
+    """An existing checkpoint is only replaced with --overwrite, and only if it is one of this script's."""
     if output.exists() and any(output.iterdir()):
-        if not args.overwrite:
-            raise FileExistsError(f"{output} exists and is not empty; pass --overwrite to replace it")
+        if not overwrite:
+            raise CliError(f"{output} exists and is not empty; pass --overwrite to replace it")
         if not (is_slm_checkpoint(output) or (output / "checkpoints").is_dir()):
-            raise FileExistsError(f"{output} does not look like a checkpoint of this script; not deleting it")
+            raise CliError(f"{output} does not look like a checkpoint of this script; not deleting it")
         shutil.rmtree(output)
-    return output
 
 
 def bf16_supported() -> bool:
@@ -322,20 +429,22 @@ grammar (see `causal_slms/decoding.py`).  The system prompt, stored in `small_lm
     (output / "README.md").write_text(card)
 
 
+@exits_on(DatasetError, ModelError)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        dataset_path = Path(args.dataset) if args.dataset else newest_dataset()
-        dsd = load_dataset_file(dataset_path)
-        if "train" not in dsd or len(dsd["train"]) == 0:
-            raise DatasetError(f"{dataset_path}: no training examples (a JSONL file loads as a test split only)")
-        output = prepare_output_dir(args, dataset_path)
-        set_seed(args.seed)
-        model, tokenizer, base_folder = load_model(args.model)
-    except (DatasetError, FileExistsError, ModelError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"Dataset {dataset_path}: " + ", ".join(f"{k} {len(v)}" for k, v in dsd.items()), file=sys.stderr)
+    parser, data_args, model_args, training = parse_args(argv)
+    dataset_path, why = pick_dataset(data_args.dataset)
+    print(f"Dataset: {dataset_path} ({why})", file=sys.stderr)
+    dsd = load_dataset_file(dataset_path)
+    if "train" not in dsd or len(dsd["train"]) == 0:
+        raise DatasetError(f"{dataset_path}: no training examples (a JSONL file loads as a test split only)")
+    validation = plain_examples(dsd["validation"])[: data_args.eval_samples] if "validation" in dsd else []
+    output = output_path(training["output_dir"], dataset_path)
+    resolved = resolve_training(training, bool(validation), output)
+    training_args = build_training_args(parser, SlmTrainingArguments, resolved)  # usage errors before any deletion
+    prepare_output_dir(output, training["overwrite"])
+    set_seed(training_args.seed)
+    model, tokenizer, base_folder = load_model(model_args.model)
+    print(", ".join(f"{k} {len(v)}" for k, v in dsd.items()), file=sys.stderr)
 
     # The prompt: built once from the dataset's labels and stored with the checkpoint.
     train_split = dsd["train"]
@@ -343,67 +452,35 @@ def main(argv: list[str] | None = None) -> int:
     config = SlmConfig(
         entity_types=entity_types,
         intents=list(train_split.features["intent"].names),
-        base_model=args.model,
+        base_model=model_args.model,
         dataset=str(dataset_path),
     )
     chat = ChatFormat(tokenizer, config.system_prompt)
     ensure_pad_token(tokenizer, model, chat.end_of_turn)
-    train_data, windowed, skipped = tokenize_split(train_split, chat, args.max_length)
+    train_data, windowed, skipped = tokenize_split(train_split, chat, data_args.max_length)
+    max_length = data_args.max_length
     if len(train_data) == 0:
-        print(f"error: no training pair fits in --max-length {args.max_length}", file=sys.stderr)
-        return 1
+        raise CliError(f"no training pair fits in --max-length {max_length}")
     if windowed:
-        print(f"{windowed} emails too long for one {args.max_length}-token pair are read in windows", file=sys.stderr)
+        print(f"{windowed} emails too long for one {max_length}-token pair are read in windows", file=sys.stderr)
     if skipped:
         print(
-            f"warning: skipped {skipped} examples whose answer leaves less than a quarter of {args.max_length} "
+            f"warning: skipped {skipped} examples whose answer leaves less than a quarter of {max_length} "
             "tokens for the email",
             file=sys.stderr,
         )
     # Room for the longest training answer and then some; a longer answer is reported as cut off.
     longest = max(sum(label != -100 for label in x) for x in train_data["labels"])
-    config.max_new_tokens = args.max_new_tokens or int(longest * 1.5) + 8
+    config.max_new_tokens = model_args.max_new_tokens or int(longest * 1.5) + 8
     model.generation_config.update(do_sample=False, max_new_tokens=config.max_new_tokens)
 
-    validation = plain_examples(dsd["validation"])[: args.eval_samples] if "validation" in dsd else []
     test = plain_examples(dsd["test"]) if "test" in dsd else []
-    test = test[: args.test_samples] if args.test_samples is not None else test
+    test = test[: data_args.test_samples] if data_args.test_samples is not None else test
     model.config.use_cache = False  # training needs no key/value cache; generation passes its own
     # The answer copies text from the email, so it needs no new vocabulary: keeping the 28M-parameter tied
     # embedding frozen skips its dense gradient and optimizer update (a sixth of a CPU step) and cannot forget it.
-    model.get_input_embeddings().weight.requires_grad_(args.train_embeddings)
-    use_bf16 = bf16_supported() if args.bf16 is None else args.bf16
-    training_args = TrainingArguments(
-        output_dir=str(output / "checkpoints"),
-        num_train_epochs=args.epochs,
-        max_steps=args.max_steps,
-        per_device_train_batch_size=args.batch_size,
-        train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding to pay for
-        learning_rate=args.learning_rate,
-        warmup_steps=0.05,
-        lr_scheduler_type="linear",
-        weight_decay=0.0,
-        bf16=use_bf16,  # autocast: bf16 products, fp32 weights and optimizer state (about 1.4x faster on CPU)
-        # transformers allows bf16 without a GPU only when told to use the CPU; otherwise leave it free to pick
-        # an Apple GPU (MPS) as it did before.
-        use_cpu=use_bf16 and not torch.cuda.is_available(),
-        optim="adamw_torch_fused",  # one fused kernel instead of a loop over 270 tensors
-        seed=args.seed,
-        data_seed=args.seed,
-        logging_steps=10,
-        logging_first_step=True,
-        eval_strategy=("steps" if args.eval_steps else "epoch") if validation else "no",
-        save_strategy=("steps" if args.eval_steps else "epoch") if validation else "no",
-        eval_steps=args.eval_steps,
-        save_steps=args.eval_steps or 500,
-        save_only_model=True,  # the best weights are all we keep; optimizer state would triple the disk writes
-        save_total_limit=1,
-        load_best_model_at_end=bool(validation),
-        metric_for_best_model="score",
-        greater_is_better=True,
-        report_to="none",
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
+    model.get_input_embeddings().weight.requires_grad_(model_args.train_embeddings)
+    use_bf16 = training_args.bf16
     trainer = GenerationEvalTrainer(
         model=model,
         args=training_args,
@@ -414,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         slm_config=config,
         prefix_ids=chat.prefix,
         eval_examples=validation,
-        generation_batch_size=args.eval_batch_size,
+        generation_batch_size=training_args.per_device_eval_batch_size,
     )
     if not validation:
         print("warning: no validation emails (none, or --eval-samples 0): keeping the last weights", file=sys.stderr)
@@ -437,7 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     tagger = SlmTagger.from_pretrained(output)
     scores = {}
     if test:
-        scores = generate_and_score(tagger.model, tagger.tokenizer, tagger.config, test, args.eval_batch_size)
+        scores = generate_and_score(
+            tagger.model, tagger.tokenizer, tagger.config, test, training_args.per_device_eval_batch_size
+        )
     predictions = scores.pop("predictions", [])
     with open(output / "test_predictions.jsonl", "w", encoding="utf-8") as f:
         for p in predictions:
@@ -445,13 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     # The evaluation whose weights were kept (Trainer's choice, not recomputed here).
     best = next((h for h in trainer.eval_history if h["step"] == trainer.state.best_global_step), None)
     info = {
-        "base_model": args.model,
+        "base_model": model_args.model,
         "base_folder": base_folder,
         "dataset": str(dataset_path),
         "train_pairs": len(train_data),
         "windowed_examples": windowed,
         "skipped_pairs": skipped,
-        "max_length": args.max_length,
+        "max_length": data_args.max_length,
         "steps": result.global_step,
         "train_seconds": train_seconds,
         "step_seconds": train_seconds / steps,
@@ -466,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
         "validation_history": trainer.eval_history,
         "best_validation": best,
         **{k: v for k, v in info.items() if k not in ("command",)},
-        "args": vars(args),
+        "args": {**dataclasses.asdict(data_args), **dataclasses.asdict(model_args)},
+        "training_args": changed_settings(training_args),
         "command": info["command"],
     }
     (output / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable) + "\n")
@@ -479,6 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"Saved {output}", file=sys.stderr)
     return 0
+
+
+def changed_settings(args: TrainingArguments) -> dict[str, Any]:
+    """The TrainingArguments settings that differ from transformers' defaults: the recipe and what was changed."""
+    defaults = TrainingArguments(output_dir=args.output_dir).to_dict()
+    return {k: v for k, v in args.to_dict().items() if k not in defaults or v != defaults[k]}
 
 
 def _jsonable(value: Any) -> Any:

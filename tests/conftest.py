@@ -102,7 +102,7 @@ def tiny_bert(tmp_path: Path) -> Path:
 @pytest.fixture
 def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
     out = tmp_path / "ckpt"
-    train_bert.main(
+    status = train_bert.main(
         [
             "--dataset",
             str(tiny_dataset),
@@ -118,6 +118,7 @@ def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
             "5e-3",
         ]
     )
+    assert status == 0, "train_bert.py failed: see its error line above"
     return out
 
 
@@ -144,8 +145,10 @@ def needle_tagger(tmp_path_factory) -> Path:
     document = build_document(split_examples(examples, (0.8, 0.1, 0.1)), ["NAME"], ["inquiry", "cancel"], {})
     write_json_atomic(root / "needle.json", document)
     out = root / "ckpt"
-    train_bert.main(["--dataset", str(root / "needle.json"), "--model", str(root / "base"), "--output-dir", str(out),
-                     "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3"])  # fmt: skip
+    args = ["--dataset", str(root / "needle.json"), "--model", str(root / "base"), "--output-dir", str(out),
+            "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3"]  # fmt: skip
+    status = train_bert.main(args)
+    assert status == 0, "train_bert.py failed: see its error line above"
     return out
 
 

@@ -101,9 +101,11 @@ def test_checkpoint_loads_through_the_auto_classes_and_the_pipeline(needle_tagge
     assert found == [("NAME", NEEDLE)]
 
 
-def test_existing_output_is_not_overwritten(trained_tiny: Path, tiny_bert: Path, tiny_dataset: Path):
-    with pytest.raises(SystemExit, match="--overwrite"):
-        train_bert.main(["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(trained_tiny)])
+def test_existing_output_is_not_overwritten(trained_tiny: Path, tiny_bert: Path, tiny_dataset: Path, capsys):
+    argv = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(trained_tiny)]
+    assert train_bert.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--overwrite" in err and err.count("\n") == 1, "one line, exit status 1"
 
 
 def test_predictions_have_the_shared_shape_and_true_offsets(trained_tiny: Path):
@@ -171,11 +173,11 @@ def test_infer_cli_reads_files_and_stdin_and_fails_clearly(trained_tiny: Path, t
 
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"caf\xe9 at noon")
-    assert infer_bert.main([str(trained_tiny), "--file", str(bad)]) == 2
+    assert infer_bert.main([str(trained_tiny), "--file", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "not UTF-8" in err and "bad.txt" in err
 
-    assert infer_bert.main([str(tmp_path), "hello"]) == 2
+    assert infer_bert.main([str(tmp_path), "hello"]) == 1
     assert "not a joint-BERT checkpoint" in capsys.readouterr().err
 
 
@@ -292,7 +294,7 @@ def test_old_checkpoint_is_refused_naming_the_converter_which_converts_it_exactl
     for load in (JointTagger.from_pretrained, JointModel.from_pretrained, load_checkpoint):
         with pytest.raises(CheckpointError, match=r"old format.*classification/convert_checkpoint\.py"):
             load(old)
-    assert infer_bert.main([str(old), "hello"]) == 2
+    assert infer_bert.main([str(old), "hello"]) == 1
     assert "convert_checkpoint.py" in capsys.readouterr().err
 
     texts = ["Can we meet tomorrow at 3pm with Priya?", "Cancel Friday. Mail tom.b@mail.org", ""]
@@ -301,7 +303,7 @@ def test_old_checkpoint_is_refused_naming_the_converter_which_converts_it_exactl
     assert convert_checkpoint.main([str(old), str(new)]) == 0
     assert JointTagger.from_pretrained(new).predict(texts) == expected
     assert (new / "metrics.json").is_file() and json.loads((new / "config.json").read_text())["training"]["max_length"]
-    assert convert_checkpoint.main([str(new), str(tmp_path / "again")]) == 2, "a converted folder is not converted"
+    assert convert_checkpoint.main([str(new), str(tmp_path / "again")]) == 1, "a converted folder is not converted"
     assert "already in the current format" in capsys.readouterr().err
 
     assert convert_checkpoint.main([str(old), "--in-place"]) == 0
@@ -316,7 +318,7 @@ def test_truncated_weights_are_a_clear_error(trained_tiny: Path, tmp_path: Path,
     weights = broken / "model.safetensors"
     whole = weights.read_bytes()
     weights.write_bytes(whole[:keep])
-    assert infer_bert.main([str(broken), "Can we meet tomorrow?"]) == 2
+    assert infer_bert.main([str(broken), "Can we meet tomorrow?"]) == 1
     err = capsys.readouterr().err
     assert f"{weights} is truncated" in err and "Traceback" not in err
     if keep < 0:  # the header is whole, so the message says how long the file should be

@@ -48,9 +48,9 @@ def spacy_pipeline(tmp_path: Path) -> Path:
 
 
 def test_spacy_baseline_maps_labels_and_finds_emails(jsonl: Path, spacy_pipeline: Path, tmp_path: Path):
-    results = evaluate_models.main(
-        ["--data", str(jsonl), "--baseline-spacy", str(spacy_pipeline), "--out", str(tmp_path / "out"), "--no-speed"]
-    )
+    out = tmp_path / "out"
+    argv = ["--dataset", str(jsonl), "--baseline-spacy", str(spacy_pipeline), "--output-dir", str(out), "--no-speed"]
+    results = evaluate_models.evaluate(argv)
     (metrics,) = results.values()
     # Gold: NAME, DATE, TIME, DATE, EMAIL (5). Found: NAME, DATE, TIME, EMAIL right; "the party" a wrong DATE;
     # "tomorrow" missed; ORG dropped.
@@ -58,12 +58,68 @@ def test_spacy_baseline_maps_labels_and_finds_emails(jsonl: Path, spacy_pipeline
     assert metrics["entities"]["micro"]["recall"] == pytest.approx(4 / 5)
     assert metrics["entities"]["EMAIL"]["f1"] == 1.0
     assert metrics["intent"]["evaluated"] == 0 and metrics["intent"]["accuracy"] is None
+    # The old spellings (--data, --out) still work, and give the same figures.
+    again = evaluate_models.evaluate(
+        ["--data", str(jsonl), "--baseline-spacy", str(spacy_pipeline), "--out", str(tmp_path / "old"), "--no-speed"]
+    )
+    assert again == results
+
+
+def test_exact_span_figure_is_reported_beside_the_token_one(jsonl: Path, tmp_path: Path, monkeypatch, capsys):
+    """A model that answers "next fri" for the gold "next friday": the token figure forgives it (the span touches
+    both gold tokens), the exact figure does not."""
+
+    class Cutter:
+        intents = ["inquiry", "cancel"]
+        entity_types = ["DATE", "TIME", "NAME", "EMAIL"]
+
+        def predict(self, texts, batch_size=32):
+            out = []
+            for text in texts:
+                entities = []
+                for needle, kind in (("Ana Lopez", "NAME"), ("next fri", "DATE"), ("3 pm", "TIME")):
+                    start = text.find(needle)
+                    if start >= 0:
+                        entities.append({"type": kind, "text": needle, "start": start, "end": start + len(needle)})
+                out.append({"text": text, "intent": "cancel", "intent_score": 1.0, "entities": entities})
+            return out
+
+    monkeypatch.setattr(
+        evaluate_models, "load_checkpoint", lambda folder: evaluate_models.Candidate("cutter", "test", Cutter())
+    )
+    out = tmp_path / "out"
+    evaluate_models.evaluate(["cutter", "--dataset", str(jsonl), "--output-dir", str(out), "--no-speed"])
+    metrics = json.loads((out / "metrics.json").read_text())["models"]["cutter"]
+    # Gold: NAME, DATE, TIME, DATE, EMAIL; predicted NAME, DATE ("next fri"), TIME.
+    token, exact = metrics["entities"], metrics["entities_exact"]
+    assert token["micro"]["precision"] == 1.0 and token["micro"]["recall"] == pytest.approx(3 / 5)
+    assert exact["micro"]["precision"] == pytest.approx(2 / 3) and exact["micro"]["recall"] == pytest.approx(2 / 5)
+    assert token["DATE"]["precision"] == 1.0 and exact["DATE"]["precision"] == 0.0
+    table = (out / "results.md").read_text()
+    assert "entity micro-F1 (token)" in table and "exact micro-F1" in table
+    assert f"**{exact['micro']['f1']:.3f}**" in table and f"**{token['micro']['f1']:.3f}**" in table
+    assert "**token**" in table and "**exact**" in table, "the table says which figure is which"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        evaluate_models.parse_args(["--help"])
+    shown = capsys.readouterr().out
+    assert "token " in shown and "exact " in shown and '"today\'s"' in shown, "--help says which figure is which"
 
 
 def test_joint_checkpoint_end_to_end_with_outputs(trained_tiny: Path, jsonl: Path, tmp_path: Path, capsys):
     out = tmp_path / "out"
-    results = evaluate_models.main(
-        [str(trained_tiny), "--data", str(jsonl), "--out", str(out), "--latency-emails", "3", "--batch-size", "2"]
+    results = evaluate_models.evaluate(
+        [
+            str(trained_tiny),
+            "--dataset",
+            str(jsonl),
+            "--output-dir",
+            str(out),
+            "--latency-emails",
+            "3",
+            "--batch-size",
+            "2",
+        ]
     )
     metrics = results[trained_tiny.name]
     assert metrics["family"] == "joint-bert"
@@ -77,9 +133,9 @@ def test_joint_checkpoint_end_to_end_with_outputs(trained_tiny: Path, jsonl: Pat
     assert "entity micro-F1" in capsys.readouterr().out
 
 
-def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path):
-    with pytest.raises(SystemExit, match="not a checkpoint of either family"):
-        evaluate_models.main([str(tmp_path), "--data", str(jsonl), "--out", str(tmp_path / "out")])
+def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path, capsys):
+    assert evaluate_models.main([str(tmp_path), "--dataset", str(jsonl), "--output-dir", str(tmp_path / "out")]) == 1
+    assert "not a checkpoint of either family" in capsys.readouterr().err
     assert not (tmp_path / "out").exists(), "nothing is written before the models load"
 
 
@@ -93,8 +149,8 @@ def trained_tiny_slm(tmp_path: Path) -> Path:
 
 def test_both_families_in_one_table(trained_tiny: Path, trained_tiny_slm: Path, jsonl: Path, tmp_path: Path):
     out = tmp_path / "both"
-    results = evaluate_models.main([str(trained_tiny), str(trained_tiny_slm), "--data", str(jsonl), "--out", str(out),
-                                    "--latency-emails", "2", "--batch-size", "3"])  # fmt: skip
+    argv = [str(trained_tiny), str(trained_tiny_slm), "--dataset", str(jsonl), "--output-dir", str(out)]
+    results = evaluate_models.evaluate(argv + ["--latency-emails", "2", "--batch-size", "3"])
     joint, slm = results[trained_tiny.name], results[trained_tiny_slm.name]
     assert joint["family"] == "joint-bert" and slm["family"] == "causal-slm"
     assert "answers" not in joint and 0.0 <= slm["answers"]["valid"] <= 1.0
@@ -108,23 +164,29 @@ def test_entity_types_the_model_never_learned_are_named(trained_tiny: Path, tmp_
     data = tmp_path / "located.jsonl"
     example = make_example("l", "meet Ana in Lisbon", "inquiry", [Span("NAME", 5, 8), Span("LOCATION", 12, 18)])
     data.write_text(json.dumps(example) + "\n")
-    results = evaluate_models.main([str(trained_tiny), "--data", str(data), "--out", str(tmp_path / "o"), "--no-speed"])
+    argv = [str(trained_tiny), "--dataset", str(data), "--output-dir", str(tmp_path / "o"), "--no-speed"]
+    results = evaluate_models.evaluate(argv)
     assert "not trained on entity types ['LOCATION']" in capsys.readouterr().err
     assert results[trained_tiny.name]["entities"]["LOCATION"]["recall"] == 0.0
 
 
-def test_empty_data_file_is_a_clear_error_naming_it(trained_tiny: Path, tmp_path: Path):
+def test_empty_data_file_is_a_clear_error_naming_it(trained_tiny: Path, tmp_path: Path, capsys):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    with pytest.raises(SystemExit, match=rf"error: {re.escape(str(empty))}.*no examples"):
-        evaluate_models.main([str(trained_tiny), "--data", str(empty), "--out", str(tmp_path / "out"), "--no-speed"])
+    argv = [str(trained_tiny), "--dataset", str(empty), "--output-dir", str(tmp_path / "out"), "--no-speed"]
+    assert evaluate_models.main(argv) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: {re.escape(str(empty))}.*no examples.*\n", err), "one line, no traceback"
     assert not (tmp_path / "out").exists()
 
 
-def test_old_format_checkpoint_names_the_converter(trained_tiny: Path, jsonl: Path, tmp_path: Path):
+def test_old_format_checkpoint_names_the_converter(trained_tiny: Path, jsonl: Path, tmp_path: Path, capsys):
     from conftest import write_old_format
 
     old = tmp_path / "old"
     write_old_format(trained_tiny, old)
-    with pytest.raises(SystemExit, match=r"convert_checkpoint\.py"):
-        evaluate_models.main([str(old), "--data", str(jsonl), "--out", str(tmp_path / "out"), "--no-speed"])
+    assert (
+        evaluate_models.main([str(old), "--dataset", str(jsonl), "--output-dir", str(tmp_path / "o"), "--no-speed"])
+        == 1
+    )
+    assert "convert_checkpoint.py" in capsys.readouterr().err

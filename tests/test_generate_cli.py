@@ -44,10 +44,10 @@ def usage_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
-        (["--split", "0.5,0.5,0.5"], "argument --split: expected three non-negative numbers summing to 1"),
-        (["--split", "0.8,0.2"], "argument --split"),
-        (["--split", "a,b,c"], "argument --split: expected three numbers like 0.8,0.1,0.1"),
-        (["--split", "0.9,0.1,nan"], "argument --split: expected three non-negative numbers summing to 1"),
+        (["--split-fractions", "0.5,0.5,0.5"], "--split: expected three non-negative numbers summing to 1"),
+        (["--split-fractions", "0.8,0.2"], "argument --split-fractions"),
+        (["--split-fractions", "a,b,c"], "--split: expected three numbers like 0.8,0.1,0.1"),
+        (["--split", "0.9,0.1,nan"], "--split: expected three non-negative numbers summing to 1"),  # the old name
         (["--num-examples", "0"], "argument --num-examples: expected a whole number >= 1"),
         (["--concurrency", "-2"], "argument --concurrency"),
         (["--timeout", "0"], "argument --timeout: expected a number > 0"),

@@ -9,6 +9,8 @@ from small_lm.metrics import (
     ScoringError,
     checkpoint_score,
     entity_scores,
+    exact_span_scores,
+    gold_spans,
     intent_scores,
     score_predictions,
     tags_for_example,
@@ -103,3 +105,48 @@ def test_nothing_to_score_is_an_error_not_a_seqeval_traceback():
         score_predictions([], [], ["inquiry"])
     with pytest.raises(ScoringError, match="no examples"):
         entity_scores([], [])
+
+
+# --- exact character spans beside the token figure ------------------------------------------------------------------
+
+# Tokenized as MASSIVE is (whitespace), so "today's" is one gold token.
+APOSTROPHE = {
+    "id": "t",
+    "text": "is today's 3pm still on",
+    "tokens": ["is", "today's", "3pm", "still", "on"],
+    "ner_tags": ["O", "B-DATE", "B-TIME", "O", "O"],
+    "intent": "inquiry",
+}
+
+
+def test_span_stopping_inside_a_token_counts_for_the_token_figure_not_the_exact_one():
+    # "today" (3-8) against the gold token "today's" (3-10): it touches the token, so the token figure counts it;
+    # its character span differs, so the exact figure does not.
+    entities = [{"type": "DATE", "start": 3, "end": 8}, {"type": "TIME", "start": 11, "end": 14}]
+    prediction = {"intent": "inquiry", "entities": entities}
+    assert "today's" in APOSTROPHE["tokens"], "the gold token runs past the predicted span"
+    result = score_predictions([APOSTROPHE], [prediction], ["inquiry"])
+    assert result["entities"]["micro"]["f1"] == 1.0 and result["entity_f1"] == 1.0
+    exact = result["entities_exact"]
+    assert exact["TIME"]["f1"] == 1.0 and exact["DATE"]["f1"] == 0.0
+    assert exact["micro"]["precision"] == 0.5 and exact["micro"]["recall"] == 0.5 and exact["micro"]["support"] == 2
+    assert exact["macro"]["f1"] == pytest.approx(0.5)
+
+
+def test_exact_figure_counts_types_and_extra_spans():
+    # Gold NAME, DATE, TIME.  Predicted: NAME exact, DATE with the right span but typed TIME, TIME exact, and a
+    # spurious NAME: 2 right of 4 predicted, 2 of 3 gold found.
+    entities = [Span("NAME", 18, 27), Span("TIME", 28, 39), Span("TIME", 43, 47), Span("NAME", 7, 12)]
+    exact = exact_span_scores([gold_spans(EXAMPLE)], [entities])
+    assert exact["micro"]["precision"] == pytest.approx(2 / 4) and exact["micro"]["recall"] == pytest.approx(2 / 3)
+    assert exact["NAME"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert exact["DATE"]["recall"] == 0.0 and exact["TIME"]["precision"] == 0.5
+    # Where every span is exact, both figures agree.
+    perfect = [Span("NAME", 18, 27), Span("DATE", 28, 39), Span("TIME", 43, 47)]
+    assert exact_span_scores([gold_spans(EXAMPLE)], [perfect])["micro"] == scores_for(perfect)["micro"]
+
+
+def test_gold_spans_are_the_examples_own_entities():
+    assert gold_spans(APOSTROPHE) == [Span("DATE", 3, 10), Span("TIME", 11, 14)]
+    with pytest.raises(ScoringError, match="no examples"):
+        exact_span_scores([], [])

@@ -2,7 +2,7 @@
 
 Flag values are checked as they are parsed (argparse ``type=`` functions below), so a bad value is a one-line
 ``generate_dataset.py: error: argument --flag: ...`` with exit status 2; a run that fails later (the server,
-the answers) exits with 1 and keeps what it had for the next run.
+the answers) exits with 1 and keeps what it had for the next run.  Flag names follow ``small_lm/cli.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
+from small_lm.cli import HelpFormatter, add_option
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, DatasetError, check_split_fractions
 from small_lm.generation import PROG, GenerationError
 from small_lm.generation.answers import REJECTION_REASONS
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate a labelled dataset of scheduling messages (entities as BIO tags + intent).",
         epilog=styles_epilog(),
         # keeps the epilog's one line per style; option help is still wrapped as usual
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--backend",
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output",
         type=Path,
+        metavar="FILE",
         default=None,
         help="dataset file to write (default: a new datasets/<backend>-<model>-<timestamp>.json)",
     )
@@ -194,11 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="message styles of the dataset and their shares, e.g. voice,raw_email (equal shares) or "
         "voice=0.3,raw_email=0.7; both backends (default: the mix shown at the end)",
     )
-    parser.add_argument(
-        "--split",
+    add_option(
+        parser,
+        "--split-fractions",
+        aliases=["--split"],  # the old spelling; --split names one split in evaluate_models.py
         type=split_fractions,
         default="0.8,0.1,0.1",
-        help="train,validation,test fractions (default: %(default)s)",
+        metavar="TRAIN,VALIDATION,TEST",
+        help="fractions of the examples in each split (default: %(default)s)",
     )
     parser.add_argument(
         "--concurrency", type=positive_int, default=4, help="requests in flight at once (default: %(default)s)"
@@ -279,7 +284,7 @@ def run_metadata(args: argparse.Namespace, backend: str, base_url: str | None, p
         # the shares asked for; messages of each style come out in these shares (up to chance and rejections)
         "styles": {name: round(share, 6) for name, share in args.styles.items()},
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "split": args.split,
+        "split": args.split_fractions,
     }
 
 
@@ -353,7 +358,7 @@ def main(argv: Sequence[str] | None = None, env_file: Path | None = None) -> int
         examples,
         num_examples=args.num_examples,
         seed=args.seed,
-        split=args.split,
+        split=args.split_fractions,
         entity_types=args.entity_types,
         intents=args.intents,
         metadata=metadata,
