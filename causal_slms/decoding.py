@@ -32,6 +32,21 @@ positions in every row; padding is masked out and position ids skip it, so each 
 would alone.  Rows that finish leave the batch, and waiting emails join it once a quarter of it is free (caches of
 different widths are evened out with masked slots), so the batch stays full instead of idling on its longest
 answer.
+
+Speculative decoding: most answer tokens copy the email, so after choosing each row's next token the decoder
+drafts the tokens that follow it from the email (prompt lookup, ``_Drafter``: the text of the last 3, else 2, else
+1 tokens is looked up in an answer skeleton, the email and the answer so far) and feeds the chosen token and its
+drafts in one forward pass.  Drafts are then checked in order against the scores at their positions: a draft
+token is kept only while it is exactly what this decoder would choose there (the plain top token, or the
+grammar's choice with the grammar fed the tokens kept before it), so answers, overrule counts and
+log-probabilities are those of one token per step; the first refused draft and everything after it are dropped,
+and the grammar state stays where the last kept token left it.  Rows keep different numbers of tokens in one pass:
+the cache is cut back to the longest kept run and each row's unkept slots are masked out (like padding: positions
+go on from the row's own last kept token), so no row waits for another.  Drafts the grammar refuses are cut
+before the pass.  How many draft tokens a pass checks is chosen per pass (``_Odds``): extra tokens per pass cost
+arithmetic, which a full batch on a CPU is short of, while one email alone (or a GPU) has it to spare.  Only the
+speed depends on that choice.  Arithmetic on several positions at once can round differently from one position
+at a time, as batching already does, so a near-tie could in principle be decided differently.
 """
 
 from __future__ import annotations
@@ -52,6 +67,13 @@ from small_lm.data import tokenize
 TOP_K = 32
 FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"  # read by transformers' SDPA attention at every call
 PREFILL_ROWS = 4  # emails run through the prompt together before joining the batch
+DRAFT_TOKENS = 6  # at most this many tokens drafted per row and step (0: one token per step)
+DRAFT_NGRAM = 3  # drafts follow a match of the text of the last 3 tokens, else 2, else 1
+DRAFT_TRIES = 8  # matches looked at per query
+# What one forward pass costs beyond the tokens it reads, in tokens: on a CPU (one torch thread) a pass over
+# 3 to 16 rows x W tokens took about 0.09 s + 0.0035 s per token (SmolLM2-135M, fp32, ~100-token cache), so ~26; a
+# GPU reads a few hundred tokens for the price of one.  Only the speed depends on it, never the answers.
+STEP_COST_TOKENS = {"cpu": 26, "cuda": 512}
 
 
 class State(NamedTuple):
@@ -340,6 +362,8 @@ def generate(
     grammars: list[AnswerGrammar] | None = None,
     table: TokenTable | None = None,
     on_done=None,
+    draft_tokens: int | None = None,
+    stats: dict | None = None,
 ) -> list[Generation]:
     """Greedy answers for ``rows`` (email + assistant header ids) after the cached prefix, in order.
 
@@ -349,10 +373,29 @@ def generate(
     time; when a quarter of the batch has finished, waiting rows are run through the prompt (a few at a time,
     to pad little) and join it, so the batch stays full instead of idling on its longest answer.
     ``on_done(n)`` is called as rows finish (for a progress bar).
+
+    ``draft_tokens``: at most this many tokens drafted from the row's own email per step and checked in the same
+    forward pass (see "Speculative decoding" in the module docstring); 0 decodes one token per step.  None takes
+    the module's ``DRAFT_TOKENS``.  The answers are the same either way.  ``stats``, if given, gets the counts
+    ``steps`` (forward passes after the prompt), ``drafted`` and ``accepted`` (draft tokens) added to it.
     """
+    if draft_tokens is None:
+        draft_tokens = DRAFT_TOKENS
     with _grouped_query_attention(model):
         return _decode(
-            model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, table, on_done
+            model,
+            tokenizer,
+            prefix,
+            rows,
+            stop_ids,
+            pad_id,
+            max_new_tokens,
+            batch_size,
+            grammars,
+            table,
+            on_done,
+            max(0, draft_tokens),
+            stats,
         )
 
 
@@ -380,12 +423,101 @@ def _grouped_query_attention(model: PreTrainedModel):
             os.environ[FORCE_GQA] = before
 
 
-def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, batch_size, grammars, table, on_done):
+class _Drafter:
+    """Prompt lookup: the tokens that followed, in the email (or earlier in the answer), what was just written.
+
+    The match is made on the tokens' vocabulary strings, not their ids: an answer writes an entity's first word
+    without the space before it (``Tom``) where the email has it with one (``ĠTom``), or in other pieces
+    (``Pri`` ``ya`` against ``ĠPriya``).  The text of the last ``max_n`` tokens is looked for first, then of
+    fewer; a match must end where a token of the source begins, and the draft is the tokens from there on.  The
+    first match in the source wins: the email comes before the answer, and entities are mostly written in order.
+    """
+
+    def __init__(self, ids: list[int], pieces: list[str], max_n: int = DRAFT_NGRAM):
+        self.ids: list[int] = []
+        self.pieces: list[str] = []
+        self.text = ""
+        self.starts: dict[int, int] = {}  # character offset in ``text`` where a token begins -> its index
+        self.max_n = max_n
+        self.extend(ids, pieces)
+        self.prompt = len(self.ids)  # what came before the answer; the answer's tokens follow
+        self.matched = 0  # tokens the last draft's match was made of (0: no draft)
+
+    def extend(self, ids: list[int], pieces: list[str]) -> None:
+        for token, piece in zip(ids, pieces, strict=True):
+            self.starts.setdefault(len(self.text), len(self.ids))
+            self.ids.append(token)
+            self.pieces.append(piece)
+            self.text += piece
+
+    def draft(self, k: int) -> list[int]:
+        self.matched = 0
+        if k <= 0:
+            return []
+        for n in range(min(self.max_n, len(self.ids)), 0, -1):
+            query = "".join(self.pieces[-n:])
+            if not query:
+                continue
+            pos = self.text.find(query)
+            for _ in range(DRAFT_TRIES):  # matches that end inside a token are skipped
+                if pos < 0:
+                    break
+                j = self.starts.get(pos + len(query))
+                if j is not None:  # never the end of the text itself: no token begins there yet
+                    self.matched = n
+                    return self.ids[j : j + k]
+                pos = self.text.find(query, pos + 1)
+        return []
+
+
+def _decode(
+    model,
+    tokenizer,
+    prefix,
+    rows,
+    stop_ids,
+    pad_id,
+    max_new_tokens,
+    batch_size,
+    grammars,
+    table,
+    on_done,
+    draft_tokens=0,
+    stats=None,
+):
     waiting = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
     results = [Generation() for _ in rows]
     # What each token adds to the answer text: a character written in several byte tokens appears with its last.
     utf8 = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in rows]
     states = [g.start() for g in grammars] if grammars else None
+    drafters: list[_Drafter | None] = [None] * len(rows)
+    piece_cache: dict[int, str] = {}
+    counts = {"steps": 0, "drafted": 0, "accepted": 0}
+    seed = _answer_skeleton(tokenizer, grammars[0]) if grammars and draft_tokens else []
+    odds = _Odds(draft_tokens, STEP_COST_TOKENS.get(model.device.type, STEP_COST_TOKENS["cuda"]))
+
+    def pieces(ids: list[int]) -> list[str]:
+        missing = [t for t in set(ids) if t not in piece_cache]
+        if missing:
+            for t, piece in zip(missing, tokenizer.convert_ids_to_tokens(missing), strict=True):
+                piece_cache[t] = piece if isinstance(piece, str) else "\ufffe"  # unknown id: matches nothing
+        return [piece_cache[t] for t in ids]
+
+    def commit(i: int, token: int, logprob: float) -> bool:
+        """Add ``token`` to row ``i``'s answer; True when the row is done."""
+        result = results[i]
+        result.token_ids.append(token)
+        added = b"" if token in stop_ids or table is None else table.bytes_of(token)
+        result.pieces.append(utf8[i].decode(added))
+        result.logprobs.append(logprob)
+        result.finished = token in stop_ids
+        if drafters[i] is not None:
+            drafters[i].extend([token], pieces([token]))
+        done = result.finished or len(result.token_ids) >= max_new_tokens
+        if done and on_done:
+            on_done(1)
+        return done
+
     batch: _Batch | None = None
     while waiting or batch is not None:
         free = batch_size - (len(batch.rows) if batch else 0)
@@ -395,6 +527,9 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
                 group = joining[start : start + PREFILL_ROWS]
                 new = _prefill(model, prefix, [rows[i] for i in group], group, pad_id)
                 batch = new if batch is None else _merge(batch, new)
+                if draft_tokens:
+                    for i in group:
+                        drafters[i] = _Drafter(seed + rows[i], pieces(seed + rows[i]))
         logits = batch.logits
         # One top-k for the whole batch: the grammar then only looks at Python lists, not row-by-row tensors.
         tops = logits.topk(min(TOP_K, logits.shape[-1])).indices.tolist()
@@ -411,40 +546,172 @@ def _decode(model, tokenizer, prefix, rows, stop_ids, pad_id, max_new_tokens, ba
         picked = torch.tensor(chosen, device=logits.device).unsqueeze(-1)
         logprobs = (logits.gather(-1, picked).squeeze(-1) - torch.logsumexp(logits, dim=-1)).tolist()
         for j, (i, token) in enumerate(zip(batch.rows, chosen, strict=True)):
-            results[i].token_ids.append(token)
-            added = b"" if token in stop_ids or table is None else table.bytes_of(token)
-            results[i].pieces.append(utf8[i].decode(added))
-            results[i].logprobs.append(logprobs[j])
-            results[i].finished = token in stop_ids
-            if results[i].finished or len(results[i].token_ids) >= max_new_tokens:
-                if on_done:
-                    on_done(1)
-            else:
+            if not commit(i, token, logprobs[j]):
                 keep.append(j)
         if not keep:
             batch = None
             continue
         if len(keep) < len(batch.rows):  # drop finished rows from the batch and its cache
-            index = torch.tensor(keep, device=model.device)
-            batch.cache.batch_select_indices(index)
-            batch.mask, batch.positions = batch.mask[index], batch.positions[index]
-            batch.rows = [batch.rows[j] for j in keep]
-        next_ids = torch.tensor([chosen[j] for j in keep], device=model.device).unsqueeze(-1)
-        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(keep), 1))], dim=-1)
-        batch.positions = batch.positions + 1
+            _select(batch, keep)
+        firsts = [chosen[j] for j in keep]
+        drafts = [_draft(drafters[i], draft_tokens, max_new_tokens - len(results[i].token_ids), states, grammars,
+                         i, table) for i in batch.rows] if draft_tokens else [[] for _ in keep]  # fmt: skip
+        kinds = [drafters[i].matched for i in batch.rows] if draft_tokens else [0] * len(drafts)
+        width = odds.width([len(d) for d in drafts], kinds)
+        drafts = [d[: width - 1] for d in drafts]
+        n = len(keep)
+        input_ids = torch.full((n, width), pad_id, dtype=torch.long)
+        new_mask = torch.zeros((n, width), dtype=batch.mask.dtype)
+        for j, (first, draft) in enumerate(zip(firsts, drafts, strict=True)):
+            input_ids[j, : 1 + len(draft)] = torch.tensor([first, *draft])
+            new_mask[j, : 1 + len(draft)] = 1
+        input_ids, new_mask = input_ids.to(model.device), new_mask.to(model.device)
+        before = batch.mask.shape[1]
+        batch.mask = torch.cat([batch.mask, new_mask], dim=-1)
+        offsets = torch.arange(1, width + 1, device=model.device)
         out = model(
-            input_ids=next_ids,
+            input_ids=input_ids,
             attention_mask=batch.mask,
-            position_ids=batch.positions,
+            position_ids=batch.positions + offsets,
             cache=batch.cache,
             use_cache=True,
-            logits_to_keep=1,  # only the last position's scores are needed
+            logits_to_keep=width,  # only the scores of the new positions are needed
         )
-        batch.logits = out.logits[:, -1, :].float()
+        counts["steps"] += 1
+        if width == 1:
+            batch.positions = batch.positions + 1
+            batch.logits = out.logits[:, -1, :].float()
+            continue
+        # Check the drafts: each is kept while it is the token this decoder would choose there (the grammar's
+        # choice, fed with the drafts kept before it), so the answer is the one that one step at a time gives.
+        logits = out.logits.float()
+        tops = logits[:, :-1].topk(min(TOP_K, logits.shape[-1])).indices.tolist()
+        draft_logprobs = (
+            logits[:, :-1].gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            - torch.logsumexp(logits[:, :-1], dim=-1)
+        ).tolist()
+        accepted, done = [], []
+        for j, i in enumerate(batch.rows):
+            a = 0
+            for t, token in enumerate(drafts[j]):
+                if states is None:
+                    if tops[j][t][0] != token:
+                        break
+                else:
+                    choice, state, overruled = _constrained_choice(
+                        logits[j, t], tops[j][t], grammars[i], states[i], stop_ids, table
+                    )
+                    if choice != token:
+                        break
+                    states[i] = state
+                    results[i].overruled += overruled
+                a += 1
+                if commit(i, token, draft_logprobs[j][t]):
+                    done.append(j)
+                    break
+            accepted.append(a)
+            odds.update(kinds[j], len(drafts[j]), a)
+            counts["drafted"] += len(drafts[j])
+            counts["accepted"] += a
+        # Keep the cache up to the longest accepted run; a row that kept fewer masks the slots it did not keep.
+        kept = 1 + max(accepted)
+        for layer in batch.cache.layers:
+            layer.keys = layer.keys[..., : before + kept, :]
+            layer.values = layer.values[..., : before + kept, :]
+        runs = torch.tensor(accepted, device=model.device)
+        batch.mask = _masked(batch.mask[:, : before + kept], before, runs)
+        batch.positions = batch.positions + 1 + runs.unsqueeze(-1)
+        batch.logits = logits[torch.arange(n, device=model.device), runs]
+        if done:
+            live = [j for j in range(n) if j not in set(done)]
+            if not live:
+                batch = None
+                continue
+            _select(batch, live)
+    if stats is not None:
+        for key, value in counts.items():
+            stats[key] = stats.get(key, 0) + value
     for r in results:  # constrained answers are exactly the pieces the grammar checked
         ids = [t for t in r.token_ids if t not in stop_ids]
         r.text = "".join(r.pieces) if grammars else tokenizer.decode(ids, skip_special_tokens=False)
     return results
+
+
+def _masked(mask: torch.Tensor, before: int, runs: torch.Tensor) -> torch.Tensor:
+    """``mask`` with the new slots after each row's kept run (its first token and ``runs`` drafts) zeroed."""
+    slots = torch.arange(mask.shape[1] - before, device=mask.device)
+    keep = (slots <= runs.unsqueeze(-1)).to(mask.dtype)
+    return torch.cat([mask[:, :before], mask[:, before:] * keep], dim=-1)
+
+
+def _select(batch: _Batch, keep: list[int]) -> None:
+    """Keep only the batch rows ``keep`` (indices into the batch), in their cache too."""
+    index = torch.tensor(keep, device=batch.mask.device)
+    batch.cache.batch_select_indices(index)
+    batch.mask, batch.positions, batch.logits = batch.mask[index], batch.positions[index], batch.logits[index]
+    batch.rows = [batch.rows[j] for j in keep]
+
+
+def _answer_skeleton(tokenizer: PreTrainedTokenizerBase, grammar: AnswerGrammar) -> list[int]:
+    """Token ids of an answer with two made-up entities: drafts for the JSON around the copied texts (the first
+    ``{"intent":"``, ``","entities":[{"type":"``, ...), which the email does not hold."""
+    types = (grammar.entity_types * 2)[:2] or ["", ""]
+    entities = ",".join(f'{{"type":"{t}","text":"{text}"}}' for t, text in zip(types, ("Ann", "May"), strict=True))
+    answer = f'{{"intent":"{grammar.intents[0] if grammar.intents else ""}","entities":[{entities}]}}'
+    return tokenizer(answer, add_special_tokens=False, verbose=False)["input_ids"]
+
+
+class _Odds:
+    """How far drafts get accepted, learnt as decoding goes, and so how many tokens a step should check.
+
+    ``ok[n][i] / tried[n][i]`` is the share of drafts found by a match of ``n`` tokens whose token ``i`` was
+    accepted when the tokens before it were (with a prior of one in two).  A step over ``rows`` rows checking
+    ``width - 1`` draft tokens costs about ``step_cost + rows * width`` tokens' worth of work and is expected to
+    write ``rows`` tokens plus the accepted drafts; the width with the most tokens per cost wins (1: no drafts).
+    """
+
+    def __init__(self, k: int, step_cost: float, kinds: int = DRAFT_NGRAM):
+        self.ok = [[1.0] * k for _ in range(kinds + 1)]
+        self.tried = [[2.0] * k for _ in range(kinds + 1)]
+        self.step_cost = step_cost
+
+    def update(self, kind: int, drafted: int, accepted: int) -> None:
+        ok, tried = self.ok[kind], self.tried[kind]
+        for i in range(min(drafted, accepted + 1)):
+            tried[i] += 1
+            ok[i] += i < accepted
+
+    def _gains(self, kind: int, length: int) -> list[float]:
+        """Expected accepted tokens of the first 0, 1, ... ``length`` tokens of a draft."""
+        gains, p = [0.0], 1.0
+        for i in range(length):
+            p *= self.ok[kind][i] / self.tried[kind][i]
+            gains.append(gains[-1] + p)
+        return gains
+
+    def width(self, lengths: list[int], kinds: list[int]) -> int:
+        gains = [self._gains(kind, n) for kind, n in zip(kinds, lengths, strict=True)]
+        rows = len(lengths)
+        best, best_value = 1, rows / (self.step_cost + rows)
+        for width in range(2, max(lengths, default=0) + 2):
+            value = (rows + sum(g[min(len(g) - 1, width - 1)] for g in gains)) / (self.step_cost + rows * width)
+            if value > best_value:
+                best, best_value = width, value
+        return best
+
+
+def _draft(drafter, k, budget, states, grammars, i, table) -> list[int]:
+    """Up to ``k`` draft tokens for row ``i``, no more than its token ``budget``, cut where the grammar would
+    refuse one (the decoder could never choose it)."""
+    draft = drafter.draft(min(k, budget))
+    if states is None or not draft:
+        return draft
+    state = states[i]
+    for n, token in enumerate(draft):
+        state = table.feed(grammars[i], state, token)
+        if state is None:
+            return draft[:n]
+    return draft
 
 
 def _constrained_choice(
