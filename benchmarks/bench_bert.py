@@ -3,7 +3,7 @@ token-classification pipeline, one email at a time, on the same checkpoint in th
 each row and its cost against torch fp32, and each row's peak memory.
 
     python classification/export_onnx.py trained_models/bert-demo --int8    # once (done here if missing)
-    python benchmarks/bench_bert.py trained_models/bert-demo --data ../shared/benchmarks/massive_calendar_dev.jsonl
+    python benchmarks/bench_bert.py trained_models/bert-demo --dataset ../shared/benchmarks/massive_calendar_dev.jsonl
 
 Each row runs in a fresh process (so its peak resident memory is its own: imports, model, activations); the
 emails are the same and every row but the pipeline's reads them in batches sorted by length.  ``--limit N`` reads
@@ -29,6 +29,7 @@ from transformers import pipeline
 
 from classification.joint import JointTagger, load_checkpoint
 from classification.onnx_backend import ONNX_FILES, physical_cores
+from small_lm.cli import HelpFormatter, add_option
 from small_lm.data import read_dataset_file
 from small_lm.metrics import score_predictions
 
@@ -87,16 +88,17 @@ def run_row(row: tuple[str, bool] | None, model: str, texts: list[str], batch_si
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("model", help="checkpoint folder from classification/train_bert.py")
-    p.add_argument("--data", default="../shared/benchmarks/massive_calendar_dev.jsonl")
+    add_option(p, "--dataset", aliases=["--data"], default="../shared/benchmarks/massive_calendar_dev.jsonl",
+               help="dataset file or JSON lines of gold examples (default: %(default)s)")  # fmt: skip
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3, help="timed runs; the best is reported")
     p.add_argument("--limit", type=int, help="only the first N emails (a quick check, not numbers to quote)")
     args = p.parse_args(argv)
 
-    examples = read_dataset_file(args.data)[0][args.split][: args.limit]
+    examples = read_dataset_file(args.dataset)[0][args.split][: args.limit]
     texts = [x["text"] for x in examples]
     intents = load_checkpoint(args.model)[2]["intents"]
     missing = [b for b in ONNX_FILES if not (Path(args.model) / ONNX_FILES[b]).is_file()]

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from small_lm.cli import HelpFormatter, add_option
+
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_FLAGS = ["--max-batch-size", "1", "--max-wait-ms", "0"]
 
@@ -71,7 +73,16 @@ class ServerProcess:
     """serve.py in a subprocess on a free port; its log is kept (stderr) for when something goes wrong."""
 
     def __init__(self, model: str, flags: list[str]) -> None:
-        command = [sys.executable, str(ROOT / "serve.py"), model, "--port", "0", "--request-timeout", "3600", *flags]
+        command = [
+            sys.executable,
+            str(ROOT / "serve.py"),
+            str(Path(model).resolve()),
+            "--port",
+            "0",
+            "--request-timeout",
+            "3600",
+            *flags,
+        ]
         self.proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         self.port: int | None = None
@@ -158,13 +169,13 @@ def run_level(port: int, texts: list[str], clients: int, seconds: float) -> Leve
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("model", help="checkpoint folder of either family")
     p.add_argument("--seconds", type=float, default=30, help="seconds of load per level (default: 30)")
     p.add_argument("--clients", default="1,8,64", help="concurrency levels (default: 1,8,64)")
-    p.add_argument("--data", default=str(ROOT.parent / "shared/benchmarks/massive_calendar_dev.jsonl"),
-                   help="JSON lines with 'text': the short messages")  # fmt: skip
-    p.add_argument("--long-emails", default=str(ROOT / "datasets/mix-2000-seed1.json"),
+    add_option(p, "--dataset", aliases=["--data"], default="../shared/benchmarks/massive_calendar_dev.jsonl",
+               help="JSON lines with 'text': the short messages")  # fmt: skip
+    p.add_argument("--long-emails", default="datasets/mix-2000-seed1.json",
                    help="a generated dataset (generate_dataset.py --backend offline) for long emails")  # fmt: skip
     p.add_argument("--long-share", type=float, default=0.2, help="share of requests that are long emails")
     p.add_argument("--long-min-chars", type=int, default=1000, help="what counts as a long email")
@@ -173,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     levels = [int(n) for n in args.clients.split(",")]
 
-    short, long = read_texts(Path(args.data), Path(args.long_emails), args.long_min_chars)
+    short, long = read_texts(Path(args.dataset), Path(args.long_emails), args.long_min_chars)
     # A pool with the asked share of long emails, sampled uniformly by every client.
     n_long = max(1, round(len(short) * args.long_share / max(1e-9, 1 - args.long_share)))
     pool = short + [long[i % len(long)] for i in range(n_long)]

@@ -18,8 +18,8 @@ changed by batching and rounding apart from answers the grammar overruled, and s
 ``--latency N`` also times the first N emails one at a time through the fast path (p50/p95, with and without
 drafts).  ``--show-changed`` prints the answers that differ from one-by-one ``model.generate``.
 
-    python benchmarks/bench_slm.py trained_models/slm-demo-... --data datasets/demo.json --limit 20
-    python benchmarks/bench_slm.py trained_models/slm-demo-... --data emails.txt --dtypes float32 bfloat16
+    python benchmarks/bench_slm.py trained_models/slm-demo-... --dataset datasets/demo.json --limit 20
+    python benchmarks/bench_slm.py trained_models/slm-demo-... --dataset emails.txt --dtypes float32 bfloat16
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import torch
 from causal_slms import decoding, slm
 from causal_slms.decoding import AnswerGrammar
 from causal_slms.slm import ModelError, SlmTagger, build_prediction, parse_answer
+from small_lm.cli import HelpFormatter, add_option
 from small_lm.data import DatasetError, read_dataset_file
 from small_lm.mail import InputError, read_messages
 
@@ -197,9 +198,11 @@ def timed(fn, *args, device: torch.device | None = None) -> tuple[list[dict], fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("model", help="checkpoint folder written by causal_slms/train_slm.py")
-    parser.add_argument("--data", required=True, help="dataset file (test split is used) or emails file")
+    add_option(
+        parser, "--dataset", aliases=["--data"], required=True, help="dataset file (test split is used) or emails file"
+    )
     parser.add_argument("--limit", type=int, default=20, help="emails to time (default: 20)")
     parser.add_argument("--batch-size", type=int, default=16, help="batch size of the fast path (default: 16)")
     parser.add_argument(
@@ -218,18 +221,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-changed", action="store_true", help="print answers that differ from the baseline")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu", help="where the model runs (default: cpu)")
-    parser.add_argument("--json-out", help="also write the numbers to this JSON file")
+    add_option(parser, "--output", aliases=["--json-out"], help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        emails = load_emails(args.data, args.limit)
+        emails = load_emails(args.dataset, args.limit)
         tagger = SlmTagger.from_pretrained(args.model, device=args.device)
     except (InputError, ModelError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if not emails:
-        print(f"error: no emails in {args.data}", file=sys.stderr)
+        print(f"error: no emails in {args.dataset}", file=sys.stderr)
         return 1
     device = tagger.model.device
     load_before = os.getloadavg()
@@ -343,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     print(f"load average before {load_before}, after {results['load_average']['after']}")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n")
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 
