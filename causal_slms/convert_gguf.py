@@ -26,7 +26,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from small_lm.cli import HelpFormatter, add_option
+from small_lm.cli import HelpFormatter, add_option, exits_on
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "pretrained" / "SmolLM2-135M-Instruct"
@@ -153,17 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@exits_on(RuntimeError)
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = Path(args.output_dir) if args.output_dir else DEFAULT_OUTPUT
     if is_converted(output) and not args.force:
         print(f"{output} is already converted (use --force to redo it)", file=sys.stderr)
         return 0
-    try:
-        ensure_converted(output, args.wheel, args.force)
-    except RuntimeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    ensure_converted(output, args.wheel, args.force)
     return 0
 
 

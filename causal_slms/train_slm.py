@@ -53,7 +53,16 @@ from causal_slms.slm import (
     score_predictions,
 )
 from datasets import Dataset
-from small_lm.cli import CliError, build_training_args, exits_on, parse_training_args, pick_dataset, training_parser
+from small_lm.cli import (
+    CliError,
+    DatasetArguments,
+    ScriptTrainingArguments,
+    build_training_args,
+    exits_on,
+    parse_training_args,
+    pick_dataset,
+    training_parser,
+)
 from small_lm.data import DatasetError, load_dataset_file
 
 
@@ -63,17 +72,7 @@ def auto_switch(help: str) -> Any:
 
 
 @dataclass
-class DataArguments:
-    _argument_group_name = "data"
-
-    dataset: str | None = field(
-        default=None,
-        metadata={
-            "aliases": ["--data"],
-            "metavar": "FILE",
-            "help": "dataset file (default: the newest datasets/*.json)",
-        },
-    )
+class DataArguments(DatasetArguments):
     max_length: int = field(
         default=512,
         metadata={
@@ -105,17 +104,14 @@ class ModelArguments:
 
 
 @dataclass
-class SlmTrainingArguments(TrainingArguments):
+class SlmTrainingArguments(ScriptTrainingArguments, TrainingArguments):
     """TrainingArguments with this script's recipe as defaults (measured: see the README's results), today's flag
     spellings as aliases, and a few settings (None) that the script decides from the data and the hardware."""
-
-    _argument_group_name = "training (transformers.TrainingArguments: --help-all lists every setting)"
 
     output_dir: str | None = field(
         default=None,
         metadata={"metavar": "DIR", "help": "where the checkpoint goes (default: trained_models/slm-<dataset>-<time>)"},
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace an existing checkpoint in --output-dir"})
     num_train_epochs: float = field(default=2.0, metadata={"aliases": ["--epochs"], "help": "training epochs"})
     learning_rate: float = field(default=2e-4, metadata={"help": "peak learning rate (linear decay)"})
     # Small batches: at a fixed number of epochs, more updates gave clearly better answers on CPU (batch 8: 0.90
@@ -126,7 +122,6 @@ class SlmTrainingArguments(TrainingArguments):
     per_device_eval_batch_size: int = field(
         default=16, metadata={"aliases": ["--eval-batch-size"], "help": "emails per generation batch when scoring"}
     )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "steps whose gradients add up to one update"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (default: the epochs)"})
     eval_steps: float | None = field(
         default=None, metadata={"help": "evaluate and keep a checkpoint every N steps instead of every epoch"}
@@ -142,17 +137,11 @@ class SlmTrainingArguments(TrainingArguments):
     )
     use_cpu: bool | None = auto_switch("train on the CPU (default: with bf16 and no GPU, else transformers' choice)")
     dataloader_pin_memory: bool | None = auto_switch("default: with a GPU")
-    train_sampling_strategy: str = "group_by_length"  # similar lengths per batch: less padding to pay for
     warmup_steps: float = field(default=0.05, metadata={"help": "warm-up: steps, or a fraction of them if < 1"})
     logging_steps: float = field(default=10, metadata={"help": "log the loss every N steps"})
     logging_first_step: bool = True
     save_only_model: bool = True  # the best weights are all we keep; optimizer state would triple the disk writes
-    save_total_limit: int | None = 1
-    metric_for_best_model: str | None = "score"  # small_lm.metrics.checkpoint_score
     greater_is_better: bool | None = True
-    report_to: None | str | list[str] = field(
-        default="none", metadata={"help": "where logs go besides the console: tensorboard, wandb, all, none"}
-    )
     seed: int = field(default=42, metadata={"help": "seed for shuffling and initialisation"})
 
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from classification.joint import WEIGHTS_FILE, CheckpointError, load_checkpoint
 from classification.onnx_backend import INPUT_NAMES, ONNX_FILES, OUTPUT_NAMES, SOURCE_KEY, weights_digest
+from small_lm.cli import exits_on
 
 
 class _Heads(nn.Module):
@@ -99,16 +100,13 @@ def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list
     return written
 
 
+@exits_on(CheckpointError, status=2)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")
     p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (int8 dynamic quantization)")
     args = p.parse_args(argv)
-    try:
-        export(args.model, int8=args.int8)
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    export(args.model, int8=args.int8)
     return 0
 
 

@@ -29,23 +29,22 @@ from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trai
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from classification.joint import DEFAULT_BASE, FAMILY, CheckpointError, init_joint_model, resolve_encoder
-from small_lm.cli import CliError, build_training_args, exits_on, parse_training_args, pick_dataset, training_parser
+from small_lm.cli import (
+    CliError,
+    DatasetArguments,
+    ScriptTrainingArguments,
+    build_training_args,
+    exits_on,
+    parse_training_args,
+    pick_dataset,
+    training_parser,
+)
 from small_lm.data import DatasetError, load_dataset_file
 from small_lm.metrics import checkpoint_score, entity_scores
 
 
 @dataclass
-class DataArguments:
-    _argument_group_name = "data"
-
-    dataset: str | None = field(
-        default=None,
-        metadata={
-            "aliases": ["--data"],
-            "metavar": "FILE",
-            "help": "dataset JSON file (default: the newest file in datasets/)",
-        },
-    )
+class DataArguments(DatasetArguments):
     max_length: int = field(
         default=256,
         metadata={
@@ -66,17 +65,14 @@ class ModelArguments:
 
 
 @dataclass
-class JointTrainingArguments(TrainingArguments):
+class JointTrainingArguments(ScriptTrainingArguments, TrainingArguments):
     """TrainingArguments with this script's recipe as defaults (measured: see the README's results) and today's
     flag spellings as aliases of their TrainingArguments names."""
-
-    _argument_group_name = "training (transformers.TrainingArguments: --help-all lists every setting)"
 
     output_dir: str | None = field(
         default=None,
         metadata={"metavar": "DIR", "help": "checkpoint folder (default: trained_models/bert-<dataset>-<time>)"},
     )
-    overwrite: bool = field(default=False, metadata={"help": "replace an existing --output-dir"})
     num_train_epochs: float = field(default=4, metadata={"aliases": ["--epochs"], "help": "training epochs"})
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate (linear decay)"})
     per_device_train_batch_size: int = field(
@@ -85,25 +81,17 @@ class JointTrainingArguments(TrainingArguments):
     per_device_eval_batch_size: int = field(
         default=64, metadata={"aliases": ["--eval-batch-size"], "help": "windows per evaluation batch and device"}
     )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "steps whose gradients add up to one update"})
     warmup_steps: float = field(default=0.1, metadata={"help": "warm-up: steps, or a fraction of them if < 1"})
     weight_decay: float = 0.01
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={"help": "when to evaluate"})
     save_strategy: SaveStrategy | str = field(
         default="epoch", metadata={"help": "when to keep a checkpoint (the best one is saved at the end)"}
     )
-    save_total_limit: int | None = 1
     load_best_model_at_end: bool = True
-    metric_for_best_model: str | None = "score"  # small_lm.metrics.checkpoint_score
     label_names: list[str] | None = field(default_factory=lambda: ["labels", "intent_labels"])
     logging_steps: float = field(default=20, metadata={"help": "log the loss every N steps"})
-    report_to: None | str | list[str] = field(
-        default="none", metadata={"help": "where logs go besides the console: tensorboard, wandb, all, none"}
-    )
     seed: int = field(default=42, metadata={"help": "seed for initialisation and shuffling"})
     dataloader_pin_memory: bool = False
-    # Batches of similar length: a 20-token command padded to a 256-token email window is mostly padding.
-    train_sampling_strategy: str = "group_by_length"
 
 
 # The TrainingArguments settings --help lists (the rest parse as well; --help-all lists them).

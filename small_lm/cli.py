@@ -103,9 +103,9 @@ def hide_aliases(parser: argparse.ArgumentParser, aliases: Iterable[str]) -> Non
             action.hidden_aliases = tuple(getattr(action, "hidden_aliases", ())) + mine
 
 
-def exits_on(*errors: type[BaseException]) -> Callable:
+def exits_on(*errors: type[BaseException], status: int = 1) -> Callable:
     """Decorate a script's ``main(argv) -> int``: ``CliError`` and the given exception types become one line
-    ``error: <message>`` on standard error and exit status 1, instead of a traceback."""
+    ``error: <message>`` on standard error and exit status ``status`` (1), instead of a traceback."""
 
     def decorate(main: Callable[..., int | None]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -114,7 +114,7 @@ def exits_on(*errors: type[BaseException]) -> Callable:
                 return main(*args, **kwargs) or 0
             except (CliError, *errors) as err:
                 print(f"error: {err}", file=sys.stderr)
-                return 1
+                return status
 
         return wrapped
 
@@ -141,6 +141,46 @@ def pick_dataset(given: str | None, folder: Path | str = "datasets") -> tuple[Pa
 
 
 # ------------------------------------------------------------------------------------------- training scripts
+
+
+@dataclasses.dataclass
+class DatasetArguments:
+    """The "data" group both training scripts start from: ``--dataset FILE`` (``--data``: its old spelling)."""
+
+    _argument_group_name = "data"
+
+    dataset: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "aliases": ["--data"],
+            "metavar": "FILE",
+            "help": "dataset file (default: the newest datasets/*.json)",
+        },
+    )
+
+
+@dataclasses.dataclass
+class ScriptTrainingArguments:
+    """The settings both training scripts share, as a mixin before ``TrainingArguments``
+    (``class X(ScriptTrainingArguments, TrainingArguments)``; transformers is not imported here): ``--overwrite``
+    and the part of the recipe that is the same for both.  Each script declares its own defaults, help texts and
+    today's spellings (``--epochs``, ``--batch-size``) for the rest."""
+
+    _argument_group_name = "training (transformers.TrainingArguments: --help-all lists every setting)"
+
+    overwrite: bool = dataclasses.field(
+        default=False, metadata={"help": "replace an existing checkpoint in --output-dir"}
+    )
+    gradient_accumulation_steps: int = dataclasses.field(
+        default=1, metadata={"help": "steps whose gradients add up to one update"}
+    )
+    save_total_limit: int | None = 1  # the best checkpoint only
+    metric_for_best_model: str | None = "score"  # small_lm.metrics.checkpoint_score
+    report_to: None | str | list[str] = dataclasses.field(
+        default="none", metadata={"help": "where logs go besides the console: tensorboard, wandb, all, none"}
+    )
+    # Batches of similar length: a short message padded to a long email is mostly padding, paid for in time.
+    train_sampling_strategy: str = "group_by_length"
 
 
 def training_parser(

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,15 +235,23 @@ def read_dataset_file(path: str | Path) -> tuple[dict[str, list[dict]], DatasetF
     return splits, info
 
 
-def _read_jsonl(path: Path, raw: str) -> list[dict]:
-    examples = []
+def json_lines(raw: str, error: Callable[[int, json.JSONDecodeError], Exception]) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of JSON-lines text, counting from 1; a line that is not
+    JSON raises ``error(line number, the decode error)``."""
     for n, line in enumerate(raw.splitlines(), 1):
         if line.strip():
             try:
-                examples.append(json.loads(line))
+                value = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DatasetError(f"{path}: line {n}: not valid JSON: {err}") from None
-    return examples
+                raise error(n, err) from None
+            yield n, value
+
+
+def _read_jsonl(path: Path, raw: str) -> list[dict]:
+    return [
+        example
+        for _, example in json_lines(raw, lambda n, err: DatasetError(f"{path}: line {n}: not valid JSON: {err}"))
+    ]
 
 
 def to_dataset_dict(splits: dict[str, list[dict]], info: DatasetFile) -> datasets.DatasetDict:

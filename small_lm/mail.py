@@ -18,7 +18,6 @@ A message that cannot be read gets an ``error`` and is reported in its place; it
 from __future__ import annotations
 
 import email
-import json
 import mailbox
 import re
 import sys
@@ -31,6 +30,8 @@ from email.policy import default as DEFAULT_POLICY
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TextIO
+
+from small_lm.data import json_lines
 
 
 class InputError(ValueError):
@@ -298,13 +299,7 @@ def read_text(raw: str, name: str, split_blank_lines: bool = False) -> list[Mess
     lines = [line for line in raw.splitlines() if line.strip()]
     if lines and all(line.lstrip().startswith("{") for line in lines):
         messages = []
-        for n, line in enumerate(raw.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{name}: line {n}: not valid JSON ({err.msg})") from None
+        for n, record in json_lines(raw, lambda n, err: InputError(f"{name}: line {n}: not valid JSON ({err.msg})")):
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
                 raise InputError(f"{name}: line {n}: expected an object with a string field 'text'")
             messages.append(from_text(record["text"], {"file": name, "line": n}))

@@ -6,11 +6,12 @@ import itertools
 import json
 import re
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from safetensors.torch import save_file
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import BertConfig, BertModel, BertTokenizerFast, PreTrainedModel
 
 from classification import train_bert
 from classification.joint import load_checkpoint
@@ -78,20 +79,29 @@ def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
     return BertTokenizerFast(vocab=pieces, do_lower_case=True, model_max_length=512)
 
 
-def save_tiny_bert(folder: Path) -> Path:
-    """A 2-layer, 32-wide BERT encoder and its tokenizer saved to ``folder``, as a hub model would be."""
-    tokenizer = tiny_tokenizer(folder)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
+def tiny_bert_config(vocab_size: int) -> BertConfig:
+    """A 2-layer, 32-wide BERT encoder."""
+    return BertConfig(
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=512,
     )
-    BertModel(config).save_pretrained(folder)
+
+
+def save_tiny_model(folder: Path, make_model: Callable[[BertTokenizerFast], PreTrainedModel]) -> Path:
+    """``make_model(tokenizer)`` and the character-level tokenizer saved to ``folder``, as a hub model would be."""
+    tokenizer = tiny_tokenizer(folder)
+    make_model(tokenizer).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_tiny_bert(folder: Path) -> Path:
+    """A tiny BERT encoder (``tiny_bert_config``) and its tokenizer saved to ``folder``."""
+    return save_tiny_model(folder, lambda tokenizer: BertModel(tiny_bert_config(tokenizer.vocab_size)))
 
 
 @pytest.fixture

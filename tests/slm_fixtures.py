@@ -11,10 +11,22 @@ import random
 import re
 from pathlib import Path
 
+import pytest
+
 from small_lm.data import Span, build_document, make_example, split_examples, write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_MODEL = REPO_ROOT / "pretrained" / "SmolLM2-135M-Instruct"
+needs_real = pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").is_file(), reason="pretrained/ not converted")
+
+INTENTS = ["inquiry", "cancel"]
+TYPES = ["DATE", "TIME", "NAME", "EMAIL"]
+EMAILS = [
+    "Can we meet tomorrow at 3pm with Priya?",
+    "Please cancel my meeting with Tom Baker next friday. Reply to ana@example.com",
+    "hi",
+    "Is there a slot monday? Thanks, Aiko",
+]
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
@@ -119,6 +131,17 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def load_tiny(folder: Path):
+    """(model, tokenizer, ChatFormat) of a model folder, loaded through the same code as a real model, with the
+    system prompt for ``TYPES`` and ``INTENTS`` and the pad token fixed."""
+    from causal_slms.slm import ChatFormat, ensure_pad_token, load_model, system_prompt
+
+    model, tokenizer, _ = load_model(str(folder))
+    chat = ChatFormat(tokenizer, system_prompt(TYPES, INTENTS))
+    ensure_pad_token(tokenizer, model, chat.end_of_turn)
+    return model, tokenizer, chat
 
 
 def train_tiny_checkpoint(base: Path, root: Path) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import NEEDLE, tiny_tokenizer, write_old_format
+from conftest import NEEDLE, save_tiny_model, tiny_tokenizer, write_old_format
 from transformers import (
     AutoModel,
     AutoModelForTokenClassification,
@@ -41,21 +41,21 @@ LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
 @pytest.fixture
 def tiny_ner(tmp_path: Path) -> Path:
     """A tiny DistilBERT NER model with PER labels, like dslim/distilbert-NER."""
-    folder = tmp_path / "tiny-ner"
-    tokenizer = tiny_tokenizer(folder)
     labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
-    config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        dim=32,
-        n_layers=1,
-        n_heads=2,
-        hidden_dim=64,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    DistilBertForTokenClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+
+    def make_model(tokenizer) -> DistilBertForTokenClassification:
+        config = DistilBertConfig(
+            vocab_size=tokenizer.vocab_size,
+            dim=32,
+            n_layers=1,
+            n_heads=2,
+            hidden_dim=64,
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+        return DistilBertForTokenClassification(config)
+
+    return save_tiny_model(tmp_path / "tiny-ner", make_model)
 
 
 def test_training_writes_a_self_describing_checkpoint(trained_tiny: Path, tiny_dataset: Path):

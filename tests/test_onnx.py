@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_tokenizer
-from transformers import BertConfig
+from conftest import save_tiny_model, tiny_bert_config
 
 from classification import export_onnx, infer_bert
 from classification.joint import CheckpointError, JointModel, JointTagger, joint_config, load_checkpoint
@@ -29,22 +28,16 @@ def save_tiny_joint(folder: Path, seed: int) -> Path:
     """An untrained 2-layer joint model whose token head is scaled up, so its tags are confident and varied (the
     comparisons then see entities); training would cost CI time and is not what these tests are about."""
     torch.manual_seed(seed)
-    tokenizer = tiny_tokenizer(folder)
-    encoder = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=512,
-    )
-    model = JointModel(joint_config(encoder, bio_labels(["DATE", "NAME"]), ["inquiry", "cancel"]))
-    with torch.no_grad():
-        model.token_head.weight.normal_(std=0.5)
-        model.intent_head.weight.normal_(std=0.5)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+
+    def make_model(tokenizer) -> JointModel:
+        encoder = tiny_bert_config(tokenizer.vocab_size)
+        model = JointModel(joint_config(encoder, bio_labels(["DATE", "NAME"]), ["inquiry", "cancel"]))
+        with torch.no_grad():
+            model.token_head.weight.normal_(std=0.5)
+            model.intent_head.weight.normal_(std=0.5)
+        return model
+
+    return save_tiny_model(folder, make_model)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from slm_fixtures import REAL_MODEL, VALUES, build_tiny_model, make_examples, train_tiny_checkpoint, write_dataset
+from slm_fixtures import (
+    EMAILS,
+    INTENTS,
+    REAL_MODEL,
+    TYPES,
+    VALUES,
+    build_tiny_model,
+    load_tiny,
+    make_examples,
+    needs_real,
+    train_tiny_checkpoint,
+    write_dataset,
+)
 
 from causal_slms import convert_gguf, slm
 from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
@@ -32,7 +44,6 @@ from causal_slms.slm import (
     build_prediction,
     encode_example,
     encode_pair,
-    ensure_pad_token,
     format_answer,
     is_slm_checkpoint,
     load_model,
@@ -46,16 +57,6 @@ from causal_slms.train_slm import pad_collator, shared_prefix_loss, tokenize_spl
 from small_lm.data import Span, build_document, load_dataset_file, make_example, write_json_atomic
 from small_lm.guideline import ANNOTATION_GUIDELINE
 
-INTENTS = ["inquiry", "cancel"]
-TYPES = ["DATE", "TIME", "NAME", "EMAIL"]
-EMAILS = [
-    "Can we meet tomorrow at 3pm with Priya?",
-    "Please cancel my meeting with Tom Baker next friday. Reply to ana@example.com",
-    "hi",
-    "Is there a slot monday? Thanks, Aiko",
-]
-needs_real = pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").is_file(), reason="pretrained/ not converted")
-
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
@@ -65,10 +66,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny(tiny_dir):
     """Model and tokenizer loaded through the same code as a real model, with the pad token fixed."""
-    model, tokenizer, _ = load_model(str(tiny_dir))
-    chat = ChatFormat(tokenizer, system_prompt(TYPES, INTENTS))
-    ensure_pad_token(tokenizer, model, chat.end_of_turn)
-    return model, tokenizer, chat
+    return load_tiny(tiny_dir)
 
 
 @pytest.fixture(scope="module")

@@ -10,30 +10,20 @@ step.  The test marked ``real`` runs the zero-shot SmolLM2-135M-Instruct, which 
 from __future__ import annotations
 
 import pytest
-from slm_fixtures import REAL_MODEL, build_tiny_model
+import slm_fixtures
+from slm_fixtures import INTENTS, REAL_MODEL, TYPES, build_tiny_model, load_tiny, needs_real
 
 from causal_slms import decoding
 from causal_slms.decoding import AnswerGrammar, TokenTable, generate, prefix_cache
-from causal_slms.slm import ChatFormat, SlmConfig, SlmTagger, ensure_pad_token, load_model, system_prompt
+from causal_slms.slm import SlmConfig, SlmTagger
 
-INTENTS = ["inquiry", "cancel"]
-TYPES = ["DATE", "TIME", "NAME", "EMAIL"]
-EMAILS = [
-    "Can we meet tomorrow at 3pm with Priya?",
-    "Please cancel my meeting with Tom Baker next friday. Reply to ana@example.com",
-    "hi",
-    "Is there a slot monday? Thanks, Aiko",
-    "Tom Baker here, I need to call off June 3rd at noon, sorry. Tom Baker",
-]
-needs_real = pytest.mark.skipif(not (REAL_MODEL / "model.safetensors").is_file(), reason="pretrained/ not converted")
+# The emails of slm_fixtures and a fifth that repeats a name.
+EMAILS = [*slm_fixtures.EMAILS, "Tom Baker here, I need to call off June 3rd at noon, sorry. Tom Baker"]
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    folder = build_tiny_model(tmp_path_factory.mktemp("tiny-spec") / "model")
-    model, tokenizer, _ = load_model(str(folder))
-    chat = ChatFormat(tokenizer, system_prompt(TYPES, INTENTS))
-    ensure_pad_token(tokenizer, model, chat.end_of_turn)
+    model, tokenizer, chat = load_tiny(build_tiny_model(tmp_path_factory.mktemp("tiny-spec") / "model"))
     return model, tokenizer, chat, TokenTable(tokenizer, model.config.vocab_size)
 
 
