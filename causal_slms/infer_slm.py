@@ -33,18 +33,14 @@ import torch
 from causal_slms.slm import ModelError, SlmTagger
 from small_lm.cli import HelpFormatter, exits_on
 from small_lm.io import print_predictions
-from small_lm.mail import InputError, predict_messages, read_messages
+from small_lm.mail import InputError, add_input_arguments, predict_messages, read_messages
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    parser.add_argument("model", help="checkpoint folder written by causal_slms/train_slm.py")
-    parser.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
-    parser.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
-    parser.add_argument("--split-blank-lines", action="store_true", help="a text file holds emails between blank lines")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+    add_input_arguments(parser, "causal_slms/train_slm.py")
     parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch")
     parser.add_argument(
         "--max-email-tokens",

@@ -26,16 +26,12 @@ from classification.joint import CheckpointError, JointTagger
 from classification.onnx_backend import BACKENDS
 from small_lm.cli import HelpFormatter
 from small_lm.io import print_predictions
-from small_lm.mail import InputError, predict_messages, read_messages
+from small_lm.mail import InputError, add_input_arguments, predict_messages, read_messages
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")
-    p.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
-    p.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
-    p.add_argument("--split-blank-lines", action="store_true", help="a text file holds emails between blank lines")
-    p.add_argument("--json", action="store_true", help="one JSON object per email and line")
+    add_input_arguments(p, "classification/train_bert.py")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast: faster on CPUs with AVX512-BF16 or AMX")
     p.add_argument(

@@ -408,3 +408,13 @@ def predict_messages(tagger: Any, messages: Sequence[Message], **kwargs: Any) ->
         prediction["source"] = message.source
         out.append(prediction)
     return out
+
+
+def add_input_arguments(parser: Any, family_script: str) -> None:
+    """The arguments every script that reads emails takes, spelled once: the checkpoint, then the emails (texts,
+    ``--file`` or standard input, see ``read_messages``) and how to print them."""
+    parser.add_argument("model", help=f"checkpoint folder written by {family_script}")
+    parser.add_argument("texts", nargs="*", help="emails to read (default: --file or standard input)")
+    parser.add_argument("--file", help="an mbox, .eml, folder of .eml, JSON lines with 'text', or one text message")
+    parser.add_argument("--split-blank-lines", action="store_true", help="a text file holds emails between blank lines")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per email and line")
