@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import re
+import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,12 +30,37 @@ from dotenv import load_dotenv
 from small_lm.cli import HelpFormatter, add_option
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, DatasetError, check_split_fractions
 from small_lm.generation import PROG, GenerationError
+from small_lm.generation.annotate import (
+    ANNOTATION_REJECTIONS,
+    ToLabel,
+    annotation_request,
+    journal_path,
+    messages_to_label,
+)
 from small_lm.generation.answers import REJECTION_REASONS
+from small_lm.generation.batch import batch_folder
 from small_lm.generation.offline_backend import check_offline_entity_types, generate_offline_examples
-from small_lm.generation.openai_backend import PLACEHOLDER_KEY, OpenAIOptions, Usage, generate_openai, redact
-from small_lm.generation.output import check_output, default_output, safe_host, summary, write_dataset
-from small_lm.generation.prompts import EMAIL_EXAMPLES_PER_REQUEST, system_prompt
+from small_lm.generation.openai_backend import (
+    PLACEHOLDER_KEY,
+    OpenAIOptions,
+    Usage,
+    generate_openai,
+    price,
+    redact,
+)
+from small_lm.generation.output import (
+    check_output,
+    combine,
+    default_output,
+    read_mix,
+    safe_host,
+    summary,
+    write_dataset,
+)
+from small_lm.generation.prompts import EMAIL_EXAMPLES_PER_REQUEST, annotation_prompt, annotation_schema, system_prompt
 from small_lm.generation.resume import Collected, partial_path
+from small_lm.generation.runs import annotate_batch, annotate_sync, generate_batch
+from small_lm.mail import InputError
 from small_lm.styles import Style, default_mix, format_mix, parse_styles, styles
 
 DEFAULT_MODEL = "gpt-4.1-mini"
@@ -161,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
         "else api.openai.com); without OPENAI_API_KEY a placeholder key is sent",
     )
     parser.add_argument(
-        "--num-examples", type=positive_int, default=50, help="examples in the dataset (default: %(default)s)"
+        "--num-examples",
+        type=positive_int,
+        default=None,
+        help="examples in the dataset (default: 50); with --annotate, the most messages to label (default: all)",
     )
     parser.add_argument(
         "--seed",
@@ -231,6 +263,47 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="first backoff delay in seconds, doubling with each retry, with random jitter (default: %(default)s)",
     )
+    own = parser.add_argument_group(
+        "labelling your own messages (openai backend)",
+        "Each message is sent, with the annotation guideline, to the chat model, which answers with its intent and "
+        "entity strings (strict structured outputs); the strings are aligned here and answers that do not line up "
+        "are rejected and counted. Nothing from the messages is printed or logged.",
+    )
+    own.add_argument(
+        "--annotate",
+        metavar="PATH",
+        help="label these messages instead of generating new ones: an mbox, an .eml file, a folder of .eml files, "
+        "or JSON lines with a 'text' field",
+    )
+    own.add_argument(
+        "--max-chars",
+        type=positive_int,
+        default=4000,
+        help="send at most this many characters of each message (cut at a line break); the example holds what was "
+        "sent (default: %(default)s)",
+    )
+    own.add_argument("--yes", action="store_true", help="send without asking for confirmation first")
+    parser.add_argument(
+        "--mix",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        default=[],
+        help="datasets (same --entity-types and --intents) to combine with this run's examples in --output, with "
+        "fresh splits; the metadata records each source's share",
+    )
+    bulk = parser.add_argument_group(
+        "the OpenAI Batch API",
+        "Half the price; answers within 24 hours. The batches' ids and state are kept in <output>.batch/: after "
+        "Ctrl-C, a crash or a reboot, the same command resumes polling and never pays for a request twice.",
+    )
+    bulk.add_argument("--batch", action="store_true", help="generate or --annotate through the Batch API")
+    bulk.add_argument(
+        "--poll-interval",
+        type=positive_float,
+        default=60.0,
+        help="seconds between two looks at the batches (default: %(default)s)",
+    )
     return parser
 
 
@@ -254,6 +327,11 @@ def choose_backend(
 ) -> str:
     """``--backend``, else openai when there is a key or a server to ask, else offline; refuses what cannot run."""
     backend = args.backend
+    needs_model = "--annotate" if args.annotate else "--batch" if args.batch else None
+    if needs_model and backend == "offline":
+        parser.error(f"{needs_model} needs a chat model: use --backend openai (the default with OPENAI_API_KEY)")
+    if needs_model and not api_key and not base_url:
+        parser.error(f"{needs_model} needs a chat model: set OPENAI_API_KEY (environment or .env) or --base-url")
     if backend is None:
         backend = "openai" if api_key or base_url else "offline"
         if backend == "offline":
@@ -276,34 +354,86 @@ def openai_options(args: argparse.Namespace) -> OpenAIOptions:
 def run_metadata(args: argparse.Namespace, backend: str, base_url: str | None, prompt: str) -> dict[str, Any]:
     """What the dataset's metadata says about the run before it starts."""
     return {
-        "generator": backend,
+        "generator": "openai-annotate" if args.annotate else backend,
         "model": args.model if backend == "openai" else None,
         "base_url_host": safe_host(base_url) if backend == "openai" else None,
         "system_prompt": prompt,
         "seed": args.seed,
         # the shares asked for; messages of each style come out in these shares (up to chance and rejections)
-        "styles": {name: round(share, 6) for name, share in args.styles.items()},
+        "styles": None if args.annotate else {name: round(share, 6) for name, share in args.styles.items()},
+        "batch_api": args.batch,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "split": args.split_fractions,
     }
 
 
 def outcome_metadata(
-    args: argparse.Namespace, backend: str, collected: Collected, usage: Usage, cost: float | None, seconds: float
+    args: argparse.Namespace, backend: str, rejected: Counter, resumed: int, usage: Usage, seconds: float
 ) -> dict[str, Any]:
     """What the dataset's metadata says about how the run went."""
+    reasons = (*REJECTION_REASONS, *ANNOTATION_REJECTIONS) if args.annotate else REJECTION_REASONS
     return {
         "usage": {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
-            "estimated_cost_usd": cost if backend == "openai" else 0.0,
+            "estimated_cost_usd": usage.cost(args.model) if backend == "openai" else 0.0,
         },
         "requests": {"sent": usage.requests, "retries": usage.retries, "failed": usage.failed},
-        "rejected": {reason: collected.rejected[reason] for reason in REJECTION_REASONS},
-        "resumed_examples": collected.resumed,
-        "examples_per_request": args.examples_per_request if backend == "openai" else None,
+        "rejected": {reason: rejected[reason] for reason in reasons},
+        "resumed_examples": resumed,
+        "examples_per_request": args.examples_per_request if backend == "openai" and not args.annotate else None,
         "elapsed_s": round(seconds, 3),
     }
+
+
+def annotation_metadata(args: argparse.Namespace, items: list[ToLabel], skipped: Counter) -> dict[str, Any]:
+    return {
+        "input": str(args.annotate),
+        "messages": len(items),
+        "skipped": dict(skipped),
+        "max_chars": args.max_chars,
+        "truncated": sum(item.truncated for item in items),
+    }
+
+
+def estimate_line(model: str, requests: Sequence[tuple[str, dict]]) -> str:
+    """A rough cost estimate for ``requests``, synchronously and through the Batch API."""
+    chars = sum(len(json.dumps(body)) for _, body in requests)
+    # Roughly four characters a token. An answer is about 20 tokens plus one per 40 characters of a message
+    # labelled, or about 200 tokens per message written (the default mix: short messages and whole emails).
+    completion = sum(
+        200 * int(cid.rsplit("-n", 1)[1]) if cid.startswith("gen-") else 20 + len(body["messages"][-1]["content"]) / 40
+        for cid, body in requests
+    )
+    sync, batch = price(model, chars / 4, completion), price(model, chars / 4, completion, batch=True)
+    if sync is None:
+        return f"no price is known for model {model!r}"
+    return f"estimated cost ~${sync:,.4f}, or ~${batch:,.4f} through the Batch API (--batch; a rough estimate)"
+
+
+def confirm_sending(args: argparse.Namespace, host: str, requests: Sequence[tuple[str, dict]]) -> None:
+    """Say how much of the user's mail goes where, and ask unless --yes; raises NotConfirmed when not to send."""
+    chars = sum(len(body["messages"][-1]["content"]) for _, body in requests)
+    via = " through the Batch API" if args.batch else ""
+    print(
+        f"{PROG}: {len(requests)} messages ({chars:,} characters, each at most --max-chars {args.max_chars}) will be "
+        f"sent to {host} (model {args.model}){via} to be labelled; {estimate_line(args.model, requests)}",
+        file=sys.stderr,
+    )
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise NotConfirmed("nothing was sent: pass --yes to send them without being asked")
+    if input("Send them? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise NotConfirmed("nothing was sent")
+
+
+def announce_batch(args: argparse.Namespace, requests: Sequence[tuple[str, dict]]) -> None:
+    print(f"{PROG}: {len(requests)} requests in a new batch; {estimate_line(args.model, requests)}", file=sys.stderr)
+
+
+class NotConfirmed(Exception):
+    """The user did not agree to send their messages."""
 
 
 def resume_hint(collected: Collected, output: Path) -> str:
@@ -321,48 +451,97 @@ def main(argv: Sequence[str] | None = None, env_file: Path | None = None) -> int
     args = parser.parse_args(argv)
     api_key, base_url = server_settings(parser, args)
     backend = choose_backend(parser, args, api_key, base_url)
-    output = args.output or default_output(backend, args.model)
+    output = args.output or default_output(backend, args.model, annotate=bool(args.annotate))
     if problem := check_output(output, args.overwrite):
         parser.error(problem)
+    try:  # before anything is sent: a --mix file with other labels would waste the run
+        mixed = read_mix(args.mix, args.entity_types, args.intents)
+        items, skipped = (
+            messages_to_label(args.annotate, args.max_chars, args.num_examples) if args.annotate else ([], Counter())
+        )
+    except (DatasetError, InputError) as err:
+        parser.error(str(err))
+    if args.annotate and not items:
+        parser.error(f"--annotate {args.annotate}: no message to label ({dict(skipped) or 'the input is empty'})")
+    args.num_examples = args.num_examples or 50
 
-    prompt = system_prompt(args.entity_types, args.intents)
+    prompt = (annotation_prompt if args.annotate else system_prompt)(args.entity_types, args.intents)
     metadata = run_metadata(args, backend, base_url, prompt)
     usage = Usage()
     collected = Collected(partial_path(output), args.entity_types, args.intents, id_prefix=backend)
+    options = openai_options(args)
+    key = api_key or PLACEHOLDER_KEY
+    host = safe_host(base_url)
     started = time.monotonic()
     try:
-        if backend == "offline":
+        if args.annotate:
+            schema = annotation_schema(args.entity_types, args.intents)
+            requests = [(item.custom_id, annotation_request(args.model, prompt, schema, item.text)) for item in items]
+            confirm = partial(confirm_sending, args, host)
+            if args.batch:
+                examples, rejected = annotate_batch(
+                    items, requests, output, options, key, base_url, args.poll_interval, usage, confirm
+                )
+            else:
+                examples, rejected = annotate_sync(items, requests, output, options, key, base_url, usage, confirm)
+            metadata["annotated"] = annotation_metadata(args, items, skipped)
+        elif backend == "offline":
             examples = generate_offline_examples(
                 args.num_examples, args.seed, args.entity_types, args.intents, args.styles
             )
+            rejected = collected.rejected
+        elif args.batch:
+            collected.partial = None  # the batch folder keeps the answers themselves
+            announce = partial(announce_batch, args)
+            generate_batch(options, output, prompt, key, base_url, args.poll_interval, usage, collected, announce)
+            examples, rejected = collected.examples, collected.rejected
         else:
             collected.load_partial()
             if collected.resumed:
                 print(f"{PROG}: resuming with {collected.resumed} examples from {collected.partial}", file=sys.stderr)
-            options = openai_options(args)
-            asyncio.run(generate_openai(options, collected, api_key or PLACEHOLDER_KEY, base_url, prompt, usage))
-            examples = collected.examples
+            asyncio.run(generate_openai(options, collected, key, base_url, prompt, usage))
+            examples, rejected = collected.examples, collected.rejected
+    except NotConfirmed as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
     except (GenerationError, DatasetError) as err:
         print(f"{PROG}: error: {redact(str(err), api_key)}", file=sys.stderr)
-        if collected.examples:
+        if collected.examples and collected.partial is not None:
             print(f"{PROG}: {resume_hint(collected, output)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted; {resume_hint(collected, output)}", file=sys.stderr)
+        kept = (
+            resume_hint(collected, output)
+            if not (args.annotate or args.batch)
+            else "run the same command again to go on"
+        )
+        print(f"\n{PROG}: interrupted; {kept}", file=sys.stderr)
         return 130
     seconds = time.monotonic() - started
-    cost = usage.cost(metadata["model"])
-    metadata |= outcome_metadata(args, backend, collected, usage, cost, seconds)
+    metadata |= outcome_metadata(args, backend, rejected, collected.resumed, usage, seconds)
+    count = len(examples) if args.annotate else args.num_examples
+    mix = None
+    if mixed:
+        examples, mix = combine(examples[:count], "this run", mixed)
+        count = len(examples)
     document = write_dataset(
         output,
         examples,
-        num_examples=args.num_examples,
+        num_examples=count,
         seed=args.seed,
         split=args.split_fractions,
         entity_types=args.entity_types,
         intents=args.intents,
         metadata=metadata,
+        mix=mix,
     )
-    collected.partial.unlink(missing_ok=True)
-    print(summary(output, document, collected.rejected, usage, cost, seconds))
+    remove_work_files(output)
+    print(summary(output, document, rejected, usage, usage.cost(args.model) if backend == "openai" else None, seconds))
     return 0
+
+
+def remove_work_files(output: Path) -> None:
+    """The run's answers and batch files, now in the dataset: they hold the user's messages, so they go."""
+    partial_path(output).unlink(missing_ok=True)
+    journal_path(output).unlink(missing_ok=True)
+    shutil.rmtree(batch_folder(output), ignore_errors=True)

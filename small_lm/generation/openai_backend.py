@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -24,7 +25,8 @@ from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
 from small_lm.generation import PROG, GenerationError
-from small_lm.generation.prompts import draw_style, intent_mix, response_schema, style_per_request, user_prompt
+from small_lm.generation.journal import answer_line
+from small_lm.generation.prompts import draw_style, generation_format, intent_mix, style_per_request, user_prompt
 from small_lm.generation.resume import Collected
 from small_lm.styles import Style, styles
 
@@ -67,20 +69,37 @@ class OpenAIOptions:
     timeout: float  # seconds to wait for one answer
 
 
+# The Batch API's price: half the synchronous one, for input and output tokens alike.
+BATCH_DISCOUNT = 0.5
+
+
+def price(model: str | None, prompt_tokens: float, completion_tokens: float, batch: bool = False) -> float | None:
+    """USD for the tokens at ``model``'s list price (None for a model not in the table)."""
+    # Dated snapshots ("gpt-4.1-mini-2025-04-14") cost what their family costs.
+    per_million = PRICES_PER_MILLION.get(re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model or ""))
+    if per_million is None:
+        return None
+    usd = (prompt_tokens * per_million[0] + completion_tokens * per_million[1]) / 1e6
+    return round(usd * (BATCH_DISCOUNT if batch else 1.0), 6)
+
+
 @dataclass
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    requests: int = 0  # HTTP attempts, retries included
+    requests: int = 0  # HTTP attempts, retries included (batch lines, for --batch)
     retries: int = 0
     failed: int = 0
+    batch: bool = False  # answered through the Batch API, at its price
 
     def cost(self, model: str | None) -> float | None:
-        # Dated snapshots ("gpt-4.1-mini-2025-04-14") cost what their family costs.
-        price = PRICES_PER_MILLION.get(re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model or ""))
-        if price is None:
-            return None
-        return round((self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6, 6)
+        return price(model, self.prompt_tokens, self.completion_tokens, self.batch)
+
+    def add(self, completion: dict[str, Any]) -> None:
+        """Count the tokens of one answer (a chat.completion as JSON)."""
+        usage = completion.get("usage") or {}
+        self.prompt_tokens += usage.get("prompt_tokens") or 0
+        self.completion_tokens += usage.get("completion_tokens") or 0
 
 
 # ------------------------------------------------------------------------------------------ errors and retries
@@ -186,11 +205,7 @@ class Requests:
         self.api_key = client.api_key  # only to blank it out of error messages that servers may echo it in
         self.completions = client.chat.completions
         self.host = str(client.base_url.host)
-        self.schema = {
-            "name": "scheduling_messages",
-            "strict": True,
-            "schema": response_schema(options.entity_types, options.intents),
-        }
+        self.schema = generation_format(options.entity_types, options.intents)
         self.policy = RetryPolicy(options.max_retries, options.retry_delay)
         self.in_flight: dict[asyncio.Task, Counter] = {}  # request -> how many of each intent it asked for
         self.index = collected.resumed  # numbers the requests' prompts; a resumed run asks new things
@@ -238,8 +253,7 @@ class Requests:
         self.failures_in_a_row = 0
         self.asked_answered += asked
         if response.usage is not None:
-            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
-            self.usage.completion_tokens += response.usage.completion_tokens or 0
+            self.usage.add({"usage": response.usage.model_dump()})
         self.collected.add_answer(response.choices[0].message.content if response.choices else None)
 
     def count_failure(self, message: str) -> None:
@@ -298,3 +312,60 @@ def update_bar(bar: tqdm, collected: Collected, usage: Usage, model: str) -> Non
         cost="n/a" if cost is None else f"${cost:.4f}",
         refresh=True,
     )
+
+
+# --------------------------------------------------------------------------------- a fixed list of requests
+
+
+async def answer_requests(
+    requests: Sequence[tuple[str, dict]],
+    journal: Path,
+    options: OpenAIOptions,
+    client: openai.AsyncOpenAI,
+    usage: Usage,
+) -> dict[str, str]:
+    """Send each ``(custom_id, body)`` request, ``concurrency`` at a time, appending each answer to ``journal`` as
+    it arrives (``journal.answer_line``); the requests that failed after their retries (custom_id -> why)."""
+    policy = RetryPolicy(options.max_retries, options.retry_delay)
+    host = str(client.base_url.host)
+    failures: dict[str, str] = {}
+    failures_in_a_row = 0
+    queue = iter(requests)
+    in_flight: dict[asyncio.Task, str] = {}
+    bar = tqdm(total=len(requests), unit="msg", desc="labelling")
+    try:
+        while True:
+            while len(in_flight) < options.concurrency and (item := next(queue, None)) is not None:
+                custom_id, body = item
+                task = asyncio.create_task(create_with_retries(client.chat.completions, body, policy, usage))
+                in_flight[task] = custom_id
+            if not in_flight:
+                break
+            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                custom_id = in_flight.pop(task)
+                try:
+                    completion = task.result().model_dump(mode="json")
+                except FatalRequestError as err:
+                    message = fatal_message(err.args[0], options.model, host)
+                    raise GenerationError(redact(message, client.api_key)) from None
+                except RequestFailed as err:
+                    failures[custom_id] = redact(str(err), client.api_key)
+                    failures_in_a_row += 1
+                    if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                        raise GenerationError(
+                            f"{failures_in_a_row} requests in a row failed after {options.max_retries} retries "
+                            f"each (last: {failures[custom_id]})"
+                        ) from None
+                    continue
+                failures_in_a_row = 0
+                usage.add(completion)
+                with journal.open("a", encoding="utf-8") as f:  # closed at once: a crash cannot lose the answer
+                    f.write(answer_line(custom_id, completion))
+                bar.update(1)
+    finally:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        bar.close()
+    return failures

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from small_lm.data import build_document, split_examples, write_json_atomic
+from small_lm.data import DatasetError, build_document, read_dataset_file, split_examples, write_json_atomic
+from small_lm.generation.answers import normalize
 
 if TYPE_CHECKING:  # only a type here; importing it would load the openai client
     from small_lm.generation.openai_backend import Usage
 
 
-def default_output(backend: str, model: str) -> Path:
+def default_output(backend: str, model: str, annotate: bool = False) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = "offline" if backend == "offline" else f"openai-{re.sub(r'[^A-Za-z0-9._-]+', '_', model)}"
-    return Path("datasets") / f"{name}-{stamp}.json"
+    return Path("datasets") / f"{'annotated-' if annotate else ''}{name}-{stamp}.json"
 
 
 def check_output(output: Path, overwrite: bool) -> str | None:
@@ -57,12 +58,19 @@ def write_dataset(
     entity_types: Sequence[str],
     intents: Sequence[str],
     metadata: dict[str, Any],
+    mix: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Exactly ``num_examples`` examples, shuffled with the seed, split and written atomically; the document."""
+    """Exactly ``num_examples`` examples, shuffled with the seed, split and written atomically; the document.
+    ``mix``: ``combine``'s record of a mixed dataset, completed here with each split's count per source."""
     # Extras beyond num_examples (from requests that were in flight at the end) are the last accepted: trimmed.
     examples = list(examples[:num_examples])
     random.Random(seed).shuffle(examples)
-    document = build_document(split_examples(examples, split), entity_types, intents, metadata)
+    splits = split_examples(examples, split)
+    if mix is not None:
+        mix = mix | {"splits": mix_counts(splits)}
+        splits = {name: [{k: v for k, v in x.items() if k != "mix_source"} for x in xs] for name, xs in splits.items()}
+        metadata = metadata | {"mix": mix}
+    document = build_document(splits, entity_types, intents, metadata)
     write_json_atomic(output, document)
     return document
 
@@ -81,3 +89,47 @@ def summary(output: Path, document: dict, rejected: Counter, usage: Usage, cost:
             f"{usage.prompt_tokens + usage.completion_tokens} tokens" + ("" if cost is None else f", ~${cost:.4f}")
         )
     return "\n".join(lines)
+
+
+def read_mix(
+    paths: Sequence[Path], entity_types: Sequence[str], intents: Sequence[str]
+) -> list[tuple[Path, list[dict]]]:
+    """The examples of each ``--mix`` dataset (all its splits), refused unless it has this run's labels: a dataset
+    without a type would teach the model that such entities are not there."""
+    mixed = []
+    for path in paths:
+        splits, info = read_dataset_file(path)
+        if list(info.entity_types) != list(entity_types) or sorted(info.intents) != sorted(intents):
+            raise DatasetError(
+                f"--mix {path}: its labels (entity types {','.join(info.entity_types)}; intents "
+                f"{','.join(info.intents)}) differ from this run's ({','.join(entity_types)}; {','.join(intents)}); "
+                "pass the same --entity-types and --intents"
+            )
+        mixed.append((path, [x for examples in splits.values() for x in examples]))
+    return mixed
+
+
+def combine(own: Sequence[dict], own_name: str, mixed: Sequence[tuple[Path, list[dict]]]) -> tuple[list[dict], dict]:
+    """This run's examples and the ``--mix`` datasets' in one list, with the metadata that records where they came
+    from.  An example whose text another one already has is dropped (it would leak across the fresh splits);
+    mixed-in ids get their file's name in front, so ids stay unique."""
+    seen: set[str] = set()
+    combined: list[dict] = []
+    sources = []
+    for name, examples, prefix in [(own_name, own, ""), *((str(p), xs, f"{p.stem}/") for p, xs in mixed)]:
+        kept = 0
+        for example in examples:
+            if normalize(example["text"]) in seen:
+                continue
+            seen.add(normalize(example["text"]))
+            combined.append(example | {"id": prefix + str(example["id"])} | {"mix_source": name})
+            kept += 1
+        sources.append({"source": name, "examples": kept, "duplicates_dropped": len(examples) - kept})
+    for source in sources:
+        source["share"] = round(source["examples"] / max(1, len(combined)), 6)
+    return combined, {"sources": sources}
+
+
+def mix_counts(splits: dict[str, list[dict]]) -> dict[str, dict[str, int]]:
+    """How many examples of each source every split holds (the fresh splits are drawn from the mixed list)."""
+    return {split: dict(Counter(x["mix_source"] for x in examples)) for split, examples in splits.items()}

@@ -105,8 +105,8 @@ SENT_LOOKALIKE = (
 NO_ENTITY_SHARE = 0.15
 
 
-def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
-    """The fixed instructions for a run; also saved in the dataset's metadata."""
+def label_notes(entity_types: Sequence[str], intents: Sequence[str]) -> str:
+    """What the guideline does not say about a run's labels: the extra ones, and the default ones left out."""
     extra_types = [t for t in entity_types if t not in DEFAULT_ENTITY_TYPES]
     extra_intents = [i for i in intents if i not in DEFAULT_INTENTS]
     notes = ""
@@ -120,16 +120,40 @@ def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
     unused = [t for t in DEFAULT_ENTITY_TYPES if t not in entity_types]
     if unused:
         notes += f"Do not tag {', '.join(unused)}: this dataset does not use those types.\n"
+    return notes
+
+
+def system_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
+    """The fixed instructions for a generation run; also saved in the dataset's metadata."""
     return (
         "You write realistic, varied messages about scheduling (whole emails with their headers, reply and "
         "forward threads, announcements, meeting invitations, short emails, chat messages, voice-assistant "
         "commands) and annotate them, to train a small model that reads such messages.\n\n"
         f"Intents: {', '.join(intents)}. Entity types: {', '.join(entity_types)}.\n\n"
-        f"{ANNOTATION_GUIDELINE}{notes}\n"
+        f"{ANNOTATION_GUIDELINE}{label_notes(entity_types, intents)}\n"
         "Rules:\n"
         "- Every message is new: vary openings, wording, names, dates and sentence structure.\n"
         "- List every entity in the order it appears, with its type and its text copied exactly from the "
         "message (same spelling, casing and spacing); list a repeated mention once per occurrence.\n"
+        "- Give entity strings only: no character offsets, no BIO tags.\n"
+        "- Answer with JSON that follows the given schema, nothing else.\n"
+    )
+
+
+def annotation_prompt(entity_types: Sequence[str], intents: Sequence[str]) -> str:
+    """The fixed instructions for labelling the user's own messages (``--annotate``); each request's user
+    message is one message to label, as it is, and nothing else."""
+    return (
+        "You annotate real messages (whole emails with their headers, replies, forwards, chat messages) to train "
+        "a small model that reads such messages. The user sends one message; label it, do not answer it.\n\n"
+        f"Intents: {', '.join(intents)}. Entity types: {', '.join(entity_types)}.\n\n"
+        f"{ANNOTATION_GUIDELINE}{label_notes(entity_types, intents)}\n"
+        "Rules:\n"
+        "- Give the intent of the message as a whole; when none fits well, the closest one.\n"
+        "- List every entity in the order it appears, with its type and its text copied exactly from the "
+        "message (same spelling, casing and spacing); list a repeated mention once per occurrence.\n"
+        "- Tag entities everywhere in the message: headers, body, signatures and quoted messages alike, except "
+        "what the guideline says is not an entity.\n"
         "- Give entity strings only: no character offsets, no BIO tags.\n"
         "- Answer with JSON that follows the given schema, nothing else.\n"
     )
@@ -205,14 +229,19 @@ def user_prompt(rng: random.Random, mix: dict[str, int], entity_types: Sequence[
     return "\n".join(lines)
 
 
-def response_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict[str, Any]:
-    """Strict structured-output schema: every property required, no extra properties, enums for labels."""
+def entity_list_schema(entity_types: Sequence[str]) -> dict[str, Any]:
     entity = {
         "type": "object",
         "additionalProperties": False,
         "required": ["type", "text"],
         "properties": {"type": {"type": "string", "enum": list(entity_types)}, "text": {"type": "string"}},
     }
+    return {"type": "array", "items": entity}
+
+
+def response_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict[str, Any]:
+    """Strict structured-output schema of a generation answer: every property required, no extra properties,
+    enums for labels."""
     example = {
         "type": "object",
         "additionalProperties": False,
@@ -220,7 +249,7 @@ def response_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict
         "properties": {
             "text": {"type": "string"},
             "intent": {"type": "string", "enum": list(intents)},
-            "entities": {"type": "array", "items": entity},
+            "entities": entity_list_schema(entity_types),
         },
     }
     return {
@@ -228,6 +257,24 @@ def response_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict
         "additionalProperties": False,
         "required": ["examples"],
         "properties": {"examples": {"type": "array", "items": example}},
+    }
+
+
+def generation_format(entity_types: Sequence[str], intents: Sequence[str]) -> dict[str, Any]:
+    """The ``json_schema`` of a generation request's ``response_format``."""
+    return {"name": "scheduling_messages", "strict": True, "schema": response_schema(entity_types, intents)}
+
+
+def annotation_schema(entity_types: Sequence[str], intents: Sequence[str]) -> dict[str, Any]:
+    """Strict structured-output schema of one message's labels (``--annotate``): its intent and entity strings."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["intent", "entities"],
+        "properties": {
+            "intent": {"type": "string", "enum": list(intents)},
+            "entities": entity_list_schema(entity_types),
+        },
     }
 
 

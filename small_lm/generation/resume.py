@@ -55,7 +55,7 @@ def jsonl(examples: Sequence[dict]) -> str:
 class Collected:
     """Accepted examples (each also a line of the partial file) and the rejections, by reason."""
 
-    partial: Path
+    partial: Path | None  # None: nothing written (--batch keeps the answers themselves)
     entity_types: list[str]
     intents: list[str]
     id_prefix: str  # accepted examples get ids "<id_prefix>-000000", "<id_prefix>-000001", ...
@@ -91,7 +91,9 @@ class Collected:
             self.examples.append(example)
             self.seen.add(normalize(text))
             accepted.append(example)
-        if accepted:  # closing flushes to the OS: a crash or kill of this process cannot lose them then
+        if (
+            accepted and self.partial is not None
+        ):  # closing flushes to the OS: a crash or kill of this process cannot lose them then
             with self.partial.open("a", encoding="utf-8") as f:
                 f.write(jsonl(accepted))
 
