@@ -9,20 +9,21 @@ Two backends write the same dataset file (see ``small_lm/data.py`` and ``small_l
   rejected and counted by reason.
 - ``offline``: the template generator in ``small_lm/offline.py``; no network, seconds for thousands.
 
-Accepted examples are appended to ``<output>.partial.jsonl`` as they arrive, so an interrupted run loses
-nothing: run the same command again and it only generates what is missing.
+It can also label your own messages (``--annotate inbox.mbox``: the chat model labels each one under the
+guideline, the labels are aligned here) and send its requests through the OpenAI Batch API at half the price
+(``--batch``); ``--mix`` combines datasets, ``--dry-run`` prices a run without sending anything.
+
+Answers and accepted examples are kept on disk as they arrive (``<output>.partial.jsonl``,
+``<output>.answers.jsonl``, ``<output>.batch/``), so an interrupted run loses nothing: run the same command again
+and it only asks for what is missing.
 
     python generate_dataset.py --num-examples 500 --output datasets/emails.json
     python generate_dataset.py --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     python generate_dataset.py --backend offline --num-examples 2000
     python generate_dataset.py --styles raw_email=0.6,voice=0.4   # the message styles and their shares
+    python generate_dataset.py --annotate inbox.mbox --batch --mix datasets/mix-2000-seed1.json
 
-``--styles`` (``small_lm/data/styles.yaml``) sets the share of each message style in the dataset, for both
-backends; the openai backend asks for one style per request, and fewer messages per request for the long
-email styles.
-
-The work is done in ``small_lm/generation/``: ``cli.py`` (these flags), ``prompts.py``, ``answers.py``,
-``resume.py``, ``openai_backend.py``, ``offline_backend.py`` and ``output.py``.
+The work is done in ``small_lm/generation/`` (its ``__init__`` lists the modules).
 """
 
 import sys

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import mailbox
+import re
 import sys
 from email.message import EmailMessage
 from pathlib import Path
@@ -246,3 +247,14 @@ def test_jsonl_input_names_its_lines(tmp_path: Path) -> None:
     splits, _ = read_dataset_file(tmp_path / "out.json")
     [example] = [x for xs in splits.values() for x in xs]
     assert example["source"] == {"file": str(texts), "line": 1}
+
+
+def test_dry_run_sends_nothing_and_prices_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    mbox = write_mbox(tmp_path / "inbox.mbox", MESSAGES)
+    with FakeOpenAIServer(annotator=annotator) as server:
+        assert annotate(server, mbox, tmp_path / "out.json", "--dry-run") == 0
+    assert server.chat_bodies == [] and not (tmp_path / "out.json").exists()
+    out = capsys.readouterr().out
+    assert "3 messages" in out
+    sync, batch = (float(x) for x in re.findall(r"~\$([0-9.]+)", out))
+    assert sync > 0 and batch == pytest.approx(sync / 2, abs=1e-4)

@@ -75,8 +75,17 @@ def write_dataset(
     return document
 
 
-def summary(output: Path, document: dict, rejected: Counter, usage: Usage, cost: float | None, seconds: float) -> str:
-    """What a finished run says: the file, its counts, and for the openai backend its requests and cost."""
+def summary(
+    output: Path,
+    document: dict,
+    rejected: Counter,
+    usage: Usage,
+    cost: float | None,
+    seconds: float,
+    sync_cost: float | None = None,
+) -> str:
+    """What a finished run says: the file, its counts, and for the openai backend its requests and cost
+    (``sync_cost``: what a batch run's tokens would have cost synchronously)."""
     counts = document["metadata"]["counts"]
     splits = ", ".join(f"{name} {n}" for name, n in counts["splits"].items())
     intents = ", ".join(f"{name} {n}" for name, n in counts["intents"].items())
@@ -86,7 +95,9 @@ def summary(output: Path, document: dict, rejected: Counter, usage: Usage, cost:
         lines.append(
             f"  {usage.requests} requests ({usage.retries} retries, {usage.failed} failed); "
             f"rejected {sum(rejected.values())}{f' ({reasons})' if reasons else ''}; "
-            f"{usage.prompt_tokens + usage.completion_tokens} tokens" + ("" if cost is None else f", ~${cost:.4f}")
+            f"{usage.prompt_tokens + usage.completion_tokens} tokens"
+            + ("" if cost is None else f", ~${cost:.4f}")
+            + (f" at the Batch API's price (~${sync_cost:.4f} synchronously)" if sync_cost is not None else "")
         )
     return "\n".join(lines)
 
