@@ -212,3 +212,22 @@ def test_a_server_without_the_batch_api_is_named(tmp_path: Path, capfd: pytest.C
         assert main(args) == 1
     err = capfd.readouterr().err
     assert "has no Batch API" in err and "Traceback" not in err
+
+
+def test_a_failed_batch_is_reported_not_resent(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    many = [dict(MESSAGES[0], subject=f"Kiln rota {i}") for i in range(3)]
+    mbox = write_mbox(tmp_path / "inbox.mbox", many, duplicate=None)
+    with FakeOpenAIServer(annotator=lambda text: MESSAGES[0]["answer"], batch_script=["failed"]) as server:
+        assert main(["--annotate", str(mbox), "--batch", *flags(server, tmp_path / "out.json")]) == 1
+    assert len(server.batches_created) == 1  # failing as a whole, it would fail again
+    err = capfd.readouterr().err
+    assert "3 messages got no answer: batch failed" in err and "no answer could be used" in err
+
+
+def test_a_rejected_key_is_never_echoed(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    mbox = write_mbox(tmp_path / "inbox.mbox", MESSAGES)
+    with FakeOpenAIServer(annotator=annotator, api_key="sk-the-right-one") as server:
+        assert main(["--annotate", str(mbox), "--batch", *flags(server, tmp_path / "out.json")]) == 1
+    out, err = capfd.readouterr()
+    assert "Incorrect API key provided: ***" in err and KEY not in out + err
+    assert all(KEY.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())

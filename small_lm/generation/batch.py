@@ -219,7 +219,8 @@ class BatchRun:
                     answers[cid] = got[cid]
                     errors.pop(cid, None)
                 elif cid not in answers:
-                    errors[cid] = failed.get(cid, "not run")
+                    # A batch that failed as a whole (invalid input, cancelled) would fail again: not "not run".
+                    errors[cid] = failed.get(cid, f"batch {part.status}: {part.errors}" if part.errors else "not run")
         return answers, errors, attempts
 
     def requests(self, custom_ids: set[str]) -> list[tuple[str, dict]]:
