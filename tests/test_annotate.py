@@ -11,10 +11,11 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 
+import jsonschema
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
-from small_lm.data import read_dataset_file
+from small_lm.data import SCHEMA_PATH, read_dataset_file
 from small_lm.generation.annotate import cut
 from small_lm.generation.cli import main
 
@@ -205,6 +206,8 @@ def test_mix_combines_datasets_with_fresh_splits(tmp_path: Path) -> None:
     mbox = write_mbox(tmp_path / "inbox.mbox", many, duplicate=None)
     with FakeOpenAIServer(annotator=lambda text: MESSAGES[0]["answer"]) as server:
         assert annotate(server, mbox, tmp_path / "mixed.json", "--mix", str(generated)) == 0
+    document = json.loads((tmp_path / "mixed.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
     splits, info = read_dataset_file(tmp_path / "mixed.json")
     examples = [x for xs in splits.values() for x in xs]
     assert len(examples) == 40 and len({x["id"] for x in examples}) == 40
