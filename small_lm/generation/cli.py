@@ -57,6 +57,7 @@ from small_lm.generation.output import (
 from small_lm.generation.prompts import annotation_prompt, annotation_schema, system_prompt
 from small_lm.generation.resume import Collected, partial_path
 from small_lm.generation.runs import (
+    Endpoint,
     annotate_batch,
     annotate_sync,
     generate_batch,
@@ -186,28 +187,24 @@ class Run:
 
 def get_examples(run: Run, items: list[ToLabel]) -> tuple[list[dict], Counter]:
     """This run's examples and its rejections by reason, from whichever source the flags chose."""
-    args, usage, collected = run.args, run.usage, run.collected
+    args, collected = run.args, run.collected
+    endpoint = Endpoint(run.options, run.key, run.base_url, run.output, args.poll_interval, run.usage)
     if args.annotate:
         schema = annotation_schema(args.entity_types, args.intents)
         requests = [(item.custom_id, annotation_request(args.model, run.prompt, schema, item.text)) for item in items]
         confirm = partial(confirm_sending, args, safe_host(run.base_url))
-        if args.batch:
-            poll = args.poll_interval
-            return annotate_batch(items, requests, run.output, run.options, run.key, run.base_url, poll, usage, confirm)
-        return annotate_sync(items, requests, run.output, run.options, run.key, run.base_url, usage, confirm)
+        return (annotate_batch if args.batch else annotate_sync)(endpoint, items, requests, confirm)
     if run.backend == "offline":
         examples = generate_offline_examples(args.num_examples, args.seed, args.entity_types, args.intents, args.styles)
         return examples, collected.rejected
     if args.batch:
         collected.partial = None  # the batch folder keeps the answers themselves
-        announce = partial(announce_batch, args)
-        poll = args.poll_interval
-        generate_batch(run.options, run.output, run.prompt, run.key, run.base_url, poll, usage, collected, announce)
+        generate_batch(endpoint, run.prompt, collected, partial(announce_batch, args))
         return collected.examples, collected.rejected
     collected.load_partial()
     if collected.resumed:
         print(f"{PROG}: resuming with {collected.resumed} examples from {collected.partial}", file=sys.stderr)
-    asyncio.run(generate_openai(run.options, collected, run.key, run.base_url, run.prompt, usage))
+    asyncio.run(generate_openai(run.options, collected, run.key, run.base_url, run.prompt, run.usage))
     return collected.examples, collected.rejected
 
 

@@ -13,6 +13,7 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import openai
@@ -42,26 +43,37 @@ def tokens_of(answers: dict[str, dict], usage: Usage) -> None:
         usage.add(completion)
 
 
-def batch_client(api_key: str, base_url: str | None, options: OpenAIOptions) -> openai.OpenAI:
-    # The SDK retries file and batch calls itself (429, 5xx, connection errors); --max-retries says how often.
-    return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=options.timeout, max_retries=options.max_retries)
+@dataclass
+class Endpoint:
+    """Where a run's requests go and how: the server and key, the run's options, and where its files live."""
+
+    options: OpenAIOptions
+    api_key: str
+    base_url: str | None
+    output: Path  # the dataset file; the run's answers and batches are kept beside it
+    poll_interval: float  # seconds between two looks at the batches
+    usage: Usage  # tokens and failures, counted as answers arrive
+
+    def batch_run(self) -> BatchRun:
+        # The SDK retries file and batch calls itself (429, 5xx, connection errors); --max-retries says how often.
+        client = openai.OpenAI(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.options.timeout,
+            max_retries=self.options.max_retries,
+        )
+        return BatchRun(batch_folder(self.output), client, self.poll_interval)
 
 
 # ------------------------------------------------------------------------------------------------- --annotate
 
 
 def annotate_sync(
-    items: Sequence[ToLabel],
-    requests: list[tuple[str, dict]],
-    output: Path,
-    options: OpenAIOptions,
-    api_key: str,
-    base_url: str | None,
-    usage: Usage,
-    confirm: Confirm,
+    endpoint: Endpoint, items: Sequence[ToLabel], requests: list[tuple[str, dict]], confirm: Confirm
 ) -> tuple[list[dict], Counter]:
     """Label ``items``, ``concurrency`` requests at a time; answers already in the journal are not asked again."""
-    journal = journal_path(output)
+    options, usage = endpoint.options, endpoint.usage
+    journal = journal_path(endpoint.output)
     answered = read_answer_lines(journal)[0] if journal.exists() else {}
     if answered:
         print(f"{PROG}: resuming with {len(answered)} answers from {journal}", file=sys.stderr)
@@ -70,7 +82,9 @@ def annotate_sync(
         confirm(to_send)
 
     async def run() -> dict[str, str]:
-        client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=options.timeout, max_retries=0)
+        client = openai.AsyncOpenAI(
+            api_key=endpoint.api_key, base_url=endpoint.base_url, timeout=options.timeout, max_retries=0
+        )
         async with client:
             return await answer_requests(to_send, journal, options, client, usage)
 
@@ -82,18 +96,11 @@ def annotate_sync(
 
 
 def annotate_batch(
-    items: Sequence[ToLabel],
-    requests: list[tuple[str, dict]],
-    output: Path,
-    options: OpenAIOptions,
-    api_key: str,
-    base_url: str | None,
-    poll_interval: float,
-    usage: Usage,
-    confirm: Confirm,
+    endpoint: Endpoint, items: Sequence[ToLabel], requests: list[tuple[str, dict]], confirm: Confirm
 ) -> tuple[list[dict], Counter]:
     """Label ``items`` through the Batch API; lines that expired or failed go again in a new batch."""
-    run = BatchRun(batch_folder(output), batch_client(api_key, base_url, options), poll_interval)
+    options, usage = endpoint.options, endpoint.usage
+    run = endpoint.batch_run()
     if run.parts:
         print(f"{PROG}: resuming the batches in {run.folder}", file=sys.stderr)
     else:
@@ -150,20 +157,11 @@ def asked_by(custom_id: str) -> int:
     return int(custom_id.rsplit("-n", 1)[1])
 
 
-def generate_batch(
-    options: OpenAIOptions,
-    output: Path,
-    prompt: str,
-    api_key: str,
-    base_url: str | None,
-    poll_interval: float,
-    usage: Usage,
-    collected: Collected,
-    announce: Confirm,
-) -> None:
+def generate_batch(endpoint: Endpoint, prompt: str, collected: Collected, announce: Confirm) -> None:
     """Generate ``num_examples`` examples through the Batch API into ``collected``: one round of batches, and a
     smaller one for what rejections and failed lines left missing."""
-    run = BatchRun(batch_folder(output), batch_client(api_key, base_url, options), poll_interval)
+    options, usage = endpoint.options, endpoint.usage
+    run = endpoint.batch_run()
     if run.parts:
         print(f"{PROG}: resuming the batches in {run.folder}", file=sys.stderr)
     answers: dict[str, dict] = {}
