@@ -153,6 +153,12 @@ def plan_requests(
     return requests
 
 
+def content_of(completion: dict) -> str | None:
+    """The answer's text in a chat.completion as JSON (None when there is none, e.g. a refusal)."""
+    choices = completion.get("choices") or [{}]
+    return (choices[0].get("message") or {}).get("content")
+
+
 def asked_by(custom_id: str) -> int:
     return int(custom_id.rsplit("-n", 1)[1])
 
@@ -176,7 +182,7 @@ def generate_batch(endpoint: Endpoint, prompt: str, collected: Collected, announ
         collected.seen.clear()
         collected.rejected.clear()
         for cid in sorted(answers):
-            collected.add_answer((answers[cid]["choices"] or [{}])[0].get("message", {}).get("content"))
+            collected.add_answer(content_of(answers[cid]))
         missing = options.num_examples - len(collected.examples)
         if missing <= 0:
             break
