@@ -24,14 +24,14 @@ Each chat request takes the next behaviour from ``script`` (then ``default``):
 
 The server is threaded, so concurrent requests overlap; every chat answer also waits ``delay_s``.
 
-The Files and Batch APIs work as the ``openai`` client calls them: ``POST /v1/files`` (multipart upload),
-``GET /v1/files/{id}`` and ``/v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}`` and
-``GET /v1/batches``.  A batch is validated like OpenAI does (an invalid one ends "failed" with ``errors``); each
-retrieve moves it on: "in_progress" after the first, finished on the ``batch_polls``-th.  Its final status is
-the next entry of ``batch_script`` (then "completed"): "completed", "expired" (only the first half of its lines
-run, the rest get ``batch_expired`` error lines) or "failed" (the whole batch).  Each line that runs takes the
-next entry of ``line_script`` (then "ok"): an answered behaviour gives an output-file line holding the exact
-chat.completion the synchronous endpoint would send; "429"/"500"/"401" and "expired" give error-file lines.
+The Files and Batch APIs work as the ``openai`` client calls them: ``POST /v1/files`` (multipart upload), ``GET
+/v1/files/{id}`` and ``/v1/files/{id}/content``, ``DELETE /v1/files/{id}``, ``POST /v1/batches``, ``GET
+/v1/batches/{id}`` and ``GET /v1/batches``. A batch is validated like OpenAI does (an invalid one ends "failed"
+with ``errors``); each retrieve moves it on: "in_progress" after the first, finished on the ``batch_polls``-th. Its
+final status is the next entry of ``batch_script`` (then "completed"): "completed", "expired" (only the first half
+of its lines run, the rest get ``batch_expired`` error lines) or "failed" (the whole batch). Each line that runs
+takes the next entry of ``line_script`` (then "ok"): an answered behaviour gives an output-file line holding the
+exact chat.completion the synchronous endpoint would send; "429"/"500"/"401" and "expired" give error-file lines.
 Output and error files are shuffled, since OpenAI does not keep the input order either.
 """
 
@@ -152,6 +152,8 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0  # how many requests overlapped at most: the proof that concurrency works
         self.files: dict[str, dict[str, Any]] = {}  # id -> {"purpose", "filename", "content": bytes}
+        # Files deleted through DELETE /v1/files/{id}: gone for the client, kept in ``files`` for the tests.
+        self.deleted_files: list[str] = []
         self.batches: dict[str, dict[str, Any]] = {}  # id -> the batch object, as last served
         self.batches_created: list[str] = []  # batch ids, in creation order
         self.line_behaviours: list[str] = []  # the behaviour given to each batch line that runs, in order
@@ -519,7 +521,7 @@ class FakeOpenAIServer:
                 elif file_match:
                     file_id, content = file_match.groups()
                     with server.lock:
-                        stored = server.files.get(file_id)
+                        stored = None if file_id in server.deleted_files else server.files.get(file_id)
                     if stored is None:
                         self.send_error_json(404, f"No such File object: {file_id}")
                     elif content:
@@ -533,6 +535,23 @@ class FakeOpenAIServer:
                         self.send_json(200, server.poll_batch(batch_match.group(1)))
                 else:
                     self.send_json(200, server.list_batches(parse_qs(url.query)))
+
+            def do_DELETE(self) -> None:
+                file_match = re.fullmatch(r"/v1/files/([^/]+)", urlsplit(self.path).path)
+                if not file_match:
+                    self.not_found()
+                elif not self.authorized():
+                    pass
+                else:
+                    file_id = file_match.group(1)
+                    with server.lock:
+                        known = file_id in server.files and file_id not in server.deleted_files
+                        if known:
+                            server.deleted_files.append(file_id)
+                    if known:
+                        self.send_json(200, {"id": file_id, "object": "file", "deleted": True})
+                    else:
+                        self.send_error_json(404, f"No such File object: {file_id}")
 
             def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))

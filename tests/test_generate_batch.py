@@ -69,6 +69,16 @@ def test_annotate_batch_sends_the_synchronous_bodies_at_half_the_price(tmp_path:
     assert meta["usage"]["estimated_cost_usd"] == pytest.approx(sync_meta["usage"]["estimated_cost_usd"] / 2)
     assert meta["batch_api"] is True
     assert not (tmp_path / "batch.json.batch").exists()  # the messages do not linger on disk
+    # ... nor in the account's file storage: the input, output and error files are deleted once downloaded.
+    assert (
+        sorted(server.deleted_files)
+        == sorted(
+            file_id
+            for file_id in (created["input_file_id"], created["output_file_id"], created["error_file_id"])
+            if file_id
+        )
+        and len(server.deleted_files) >= 2
+    )
 
 
 def test_failed_and_expired_lines_go_again_in_a_new_batch(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

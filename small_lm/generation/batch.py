@@ -196,6 +196,17 @@ class BatchRun:
             tqdm.write(f"{PROG}: batch {part.batch_id} {batch.status}: {part.errors}", file=sys.stderr)
         part.downloaded = True
         self.save()
+        # The files hold the user's messages and the answers, and both are now on disk here: they need not stay
+        # in the account's storage.  A file that cannot be deleted is said, not fatal.
+        for file_id in (part.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id:
+                try:
+                    self.client.files.delete(file_id)
+                except openai.OpenAIError as err:
+                    detail = getattr(err, "message", None) or str(err)
+                    tqdm.write(
+                        f"{PROG}: could not delete file {file_id} at {self.host}: {detail[:200]}", file=sys.stderr
+                    )
 
     def results(self) -> tuple[dict[str, dict], dict[str, str], dict[str, int]]:
         """Answers (custom_id -> chat.completion), what still failed (custom_id -> why) and how many times each
