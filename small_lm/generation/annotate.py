@@ -20,6 +20,7 @@ from typing import Any
 
 from small_lm.data import make_example
 from small_lm.generation.answers import check_item, normalize
+from small_lm.generation.prompts import annotation_schema
 from small_lm.mail import InputError, read_messages, without_masked_lines
 
 # Rejections of a labelled message, besides those of answers.REJECTION_REASONS.
@@ -89,6 +90,14 @@ def annotation_request(model: str, prompt: str, schema: dict[str, Any], text: st
             "json_schema": {"name": "message_labels", "strict": True, "schema": schema},
         },
     }
+
+
+def annotation_requests(
+    items: Sequence[ToLabel], model: str, prompt: str, entity_types: Sequence[str], intents: Sequence[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(custom_id, body)`` for every message: what a run sends, or a dry run prices."""
+    schema = annotation_schema(entity_types, intents)
+    return [(item.custom_id, annotation_request(model, prompt, schema, item.text)) for item in items]
 
 
 def label(

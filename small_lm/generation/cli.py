@@ -29,7 +29,7 @@ from small_lm.generation import PROG, GenerationError
 from small_lm.generation.annotate import (
     ANNOTATION_REJECTIONS,
     ToLabel,
-    annotation_request,
+    annotation_requests,
     journal_path,
     messages_to_label,
 )
@@ -54,7 +54,7 @@ from small_lm.generation.output import (
     summary,
     write_dataset,
 )
-from small_lm.generation.prompts import annotation_prompt, annotation_schema, system_prompt
+from small_lm.generation.prompts import annotation_prompt, system_prompt
 from small_lm.generation.resume import Collected, partial_path
 from small_lm.generation.runs import (
     Endpoint,
@@ -190,8 +190,7 @@ def get_examples(run: Run, items: list[ToLabel]) -> tuple[list[dict], Counter]:
     args, collected = run.args, run.collected
     endpoint = Endpoint(run.options, run.key, run.base_url, run.output, args.poll_interval, run.usage)
     if args.annotate:
-        schema = annotation_schema(args.entity_types, args.intents)
-        requests = [(item.custom_id, annotation_request(args.model, run.prompt, schema, item.text)) for item in items]
+        requests = annotation_requests(items, args.model, run.prompt, args.entity_types, args.intents)
         confirm = partial(confirm_sending, args, safe_host(run.base_url))
         return (annotate_batch if args.batch else annotate_sync)(endpoint, items, requests, confirm)
     if run.backend == "offline":

@@ -11,9 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from small_lm.generation import PROG
-from small_lm.generation.annotate import ToLabel, annotation_request
+from small_lm.generation.annotate import ToLabel, annotation_requests
 from small_lm.generation.openai_backend import OpenAIOptions, price
-from small_lm.generation.prompts import annotation_schema
 from small_lm.generation.runs import OVERSHOOT, asked_by, plan_requests
 
 
@@ -37,8 +36,7 @@ def estimate_line(model: str, requests: Sequence[tuple[str, dict]], use_batch: b
 def dry_run(args: argparse.Namespace, host: str, options: OpenAIOptions, prompt: str, items: list[ToLabel]) -> None:
     """Say what a run would send and cost, sending nothing."""
     if args.annotate:
-        schema = annotation_schema(args.entity_types, args.intents)
-        requests = [(item.custom_id, annotation_request(args.model, prompt, schema, item.text)) for item in items]
+        requests = annotation_requests(items, args.model, prompt, args.entity_types, args.intents)
         what = f"{len(items)} messages ({sum(len(item.text) for item in items):,} characters) to label"
     else:  # the requests a --batch run would send first; a synchronous run sends about as many
         requests = plan_requests(options, prompt, 0, math.ceil(args.num_examples * OVERSHOOT), Counter())
