@@ -2,6 +2,7 @@
 
     python serve.py trained_models/bert-mix-2000-seed1
     python serve.py bert=trained_models/bert-mix-2000-seed1 slm=trained_models/slm-demo --port 8080
+    python serve.py trained_models/bert-demo --backend onnx-int8   # after classification/export_onnx.py --int8
     curl -s localhost:8000/v1/extract -H 'Content-Type: application/json' \\
         -d '{"texts": ["Can we meet Friday at 3pm? - Ana"]}'
 
@@ -30,6 +31,7 @@ from pathlib import Path
 import uvicorn
 from dotenv import dotenv_values
 
+from classification.onnx_backend import BACKENDS
 from small_lm.serving import ServerSettings, create_app, parse_model_arg
 from small_lm.serving.app import Service
 
@@ -91,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM, seconds to finish accepted requests before giving up on them (default: 120)",
     )
     g = p.add_argument_group("models")
+    g.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=d.backend,
+        help="joint model: torch, or ONNX Runtime on the checkpoint's export (classification/"
+        "export_onnx.py; as infer_bert.py --backend; onnx-int8 is the fastest on CPU)",
+    )
     g.add_argument("--bf16", action="store_true", help="joint model: bf16 autocast (as infer_bert.py --bf16)")
     g.add_argument("--max-length", type=int, default=d.max_length, help="joint model: sub-words per window")
     g.add_argument("--slm-dtype", choices=["float32", "bfloat16"], default=d.slm_dtype, help="SLM: weights in memory")
@@ -133,11 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             print(f"error: {name} must be at least 1", file=sys.stderr)
             return 2
+    if args.bf16 and args.backend != "torch":
+        print("error: --bf16 is for the torch backend (ONNX files carry their own precision)", file=sys.stderr)
+        return 2
     settings = ServerSettings(
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
         max_texts=args.max_texts, max_chars=args.max_chars, request_timeout=args.request_timeout,
-        api_key=read_api_key(), bf16=args.bf16, max_length=args.max_length, slm_dtype=args.slm_dtype,
-        device=args.device,
+        api_key=read_api_key(), backend=args.backend, bf16=args.bf16, max_length=args.max_length,
+        slm_dtype=args.slm_dtype, device=args.device,
     )  # fmt: skip
     failed: list[str] = []
 

@@ -4,6 +4,8 @@ in the same run on the same checkpoint, without it (a naive server that runs eac
     python benchmarks/bench_serve.py trained_models/bert-mix-2000-seed1
     python benchmarks/bench_serve.py trained_models/slm-demo --seconds 60
     python benchmarks/bench_serve.py trained_models/bert-mix-2000-seed1 --seconds 2     # a quick check that it runs
+    python benchmarks/bench_serve.py trained_models/bert-mix-2000-seed1-converted --server-flags='--backend onnx-int8' \
+        --naive-flags=''     # the ONNX int8 server against the naive torch server
 
 Each client sends one text per request, back to back, for --seconds at each level, over its own keep-alive
 connection.  Texts: the lines of the MASSIVE calendar dev file (short voice commands; read here at run time) and
@@ -180,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--long-share", type=float, default=0.2, help="share of requests that are long emails")
     p.add_argument("--long-min-chars", type=int, default=1000, help="what counts as a long email")
     p.add_argument("--server-flags", default="", help="extra serve.py flags for both servers, e.g. '--bf16'")
+    p.add_argument("--naive-flags", default=None,
+                   help="the naive server's flags instead of --server-flags, e.g. '' to compare "
+                   "--server-flags '--backend onnx-int8' against the naive torch server")  # fmt: skip
     p.add_argument("--no-naive", action="store_true", help="skip the naive server")
     args = p.parse_args(argv)
     levels = [int(n) for n in args.clients.split(",")]
@@ -195,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
     servers = [("batched", args.server_flags.split())]
     if not args.no_naive:
-        servers.append(("naive", [*args.server_flags.split(), *NAIVE_FLAGS]))
+        naive_flags = args.server_flags if args.naive_flags is None else args.naive_flags
+        servers.append(("naive", [*naive_flags.split(), *NAIVE_FLAGS]))
     results: dict[str, list[Level]] = {}
     memory: dict[str, float | None] = {}
     for name, flags in servers:

@@ -150,3 +150,27 @@ def test_export_of_other_weights_is_refused(exported: Path, tmp_path: Path):
     shutil.copy(tmp_path / "other" / "model.safetensors", retrained / "model.safetensors")
     with pytest.raises(CheckpointError, match=r"exported from other weights.*export_onnx\.py"):
         JointTagger.from_pretrained(retrained, backend="onnx")
+
+
+def test_the_server_answers_as_the_cli_with_an_onnx_backend(exported: Path, tmp_path: Path, capsys):
+    from test_serve import assert_same_answer, serving, until
+
+    from small_lm.serving import ServerSettings, parse_model_arg
+
+    capsys.readouterr()
+    # fp32: int8's dynamic quantisation scales activations per batch, so its scores move (by about 0.01 here) with
+    # the texts that share a batch, and the server batches differently from the CLI.
+    assert infer_bert.main([str(exported), *TEXTS, "--json", "--max-length", "32", "--backend", "onnx"]) == 0
+    want = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    settings = ServerSettings(backend="onnx", max_length=32)
+    with serving([parse_model_arg(f"tiny={exported}")], settings) as served:
+        status, _, body = served.extract(TEXTS)
+    assert status == 200
+    for got, expected in zip(body["results"], want, strict=True):
+        assert_same_answer(got, expected)
+    # The backend is really used: without the export the model cannot load, and /readyz says why.
+    bare = tmp_path / "bare"
+    shutil.copytree(exported, bare, ignore=shutil.ignore_patterns("*.onnx"))
+    with serving([parse_model_arg(f"bare={bare}")], settings, ready=False) as served:
+        until(lambda: served.call("GET", "/readyz")[2]["models"]["bare"].startswith("failed"), "load failure")
+        assert "export_onnx.py" in served.call("GET", "/readyz")[2]["models"]["bare"]
