@@ -20,6 +20,7 @@ from typing import Any
 
 from small_lm.data import make_example
 from small_lm.generation.answers import check_item, normalize
+from small_lm.generation.journal import first_message
 from small_lm.generation.prompts import annotation_schema
 from small_lm.mail import InputError, read_messages, without_masked_lines
 
@@ -104,8 +105,7 @@ def label(
     item: ToLabel, completion: dict[str, Any], entity_types: Sequence[str], intents: Sequence[str]
 ) -> tuple[dict | None, str | None]:
     """The example for ``item`` from the model's answer (a chat.completion as JSON), else a rejection reason."""
-    choices = completion.get("choices") or [{}]
-    message = choices[0].get("message") or {}
+    message = first_message(completion)
     if message.get("refusal"):
         return None, REFUSED
     try:

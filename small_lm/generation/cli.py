@@ -165,45 +165,35 @@ def resume_hint(collected: Collected, output: Path) -> str:
 
 @dataclass
 class Run:
-    """What every way of getting examples needs."""
+    """What every way of getting examples needs: the flags, the chosen backend, the system prompt, where requests
+    go (``endpoint``: server, key, options, output file, usage) and where accepted examples collect."""
 
     args: argparse.Namespace
     backend: str
-    output: Path
     prompt: str
-    api_key: str  # "" when there is none (a local server); never printed
-    base_url: str | None
-    usage: Usage
+    endpoint: Endpoint
     collected: Collected
-
-    @property
-    def options(self) -> OpenAIOptions:
-        return openai_options(self.args)
-
-    @property
-    def key(self) -> str:  # the key the client sends
-        return self.api_key or PLACEHOLDER_KEY
 
 
 def get_examples(run: Run, items: list[ToLabel]) -> tuple[list[dict], Counter]:
     """This run's examples and its rejections by reason, from whichever source the flags chose."""
-    args, collected = run.args, run.collected
-    endpoint = Endpoint(run.options, run.key, run.base_url, run.output, args.poll_interval, run.usage)
+    args, collected, endpoint = run.args, run.collected, run.endpoint
     if args.annotate:
         requests = annotation_requests(items, args.model, run.prompt, args.entity_types, args.intents)
-        confirm = partial(confirm_sending, args, safe_host(run.base_url))
+        confirm = partial(confirm_sending, args, safe_host(endpoint.base_url))
         return (annotate_batch if args.batch else annotate_sync)(endpoint, items, requests, confirm)
     if run.backend == "offline":
         examples = generate_offline_examples(args.num_examples, args.seed, args.entity_types, args.intents, args.styles)
         return examples, collected.rejected
     if args.batch:
-        collected.partial = None  # the batch folder keeps the answers themselves
         generate_batch(endpoint, run.prompt, collected, partial(announce_batch, args))
         return collected.examples, collected.rejected
     collected.load_partial()
     if collected.resumed:
         print(f"{PROG}: resuming with {collected.resumed} examples from {collected.partial}", file=sys.stderr)
-    asyncio.run(generate_openai(run.options, collected, run.key, run.base_url, run.prompt, run.usage))
+    asyncio.run(
+        generate_openai(endpoint.options, collected, endpoint.api_key, endpoint.base_url, run.prompt, endpoint.usage)
+    )
     return collected.examples, collected.rejected
 
 
@@ -233,10 +223,14 @@ def main(argv: Sequence[str] | None = None, env_file: Path | None = None) -> int
     args.num_examples = args.num_examples or 50
 
     prompt = (annotation_prompt if args.annotate else system_prompt)(args.entity_types, args.intents)
-    collected = Collected(partial_path(output), args.entity_types, args.intents, id_prefix=backend)
-    run = Run(args, backend, output, prompt, api_key, base_url, Usage(), collected)
+    # A --batch generation keeps no partial file: its batch folder keeps the answers themselves.
+    partial_file = None if args.batch else partial_path(output)
+    collected = Collected(partial_file, args.entity_types, args.intents, id_prefix=backend)
+    options = openai_options(args)
+    endpoint = Endpoint(options, api_key or PLACEHOLDER_KEY, base_url, output, args.poll_interval, Usage())
+    run = Run(args, backend, prompt, endpoint, collected)
     if args.dry_run:
-        dry_run(args, safe_host(base_url), run.options, prompt, items)
+        dry_run(args, safe_host(base_url), options, prompt, items)
         return 0
     metadata = run_metadata(args, backend, base_url, prompt)
     if args.annotate:
@@ -260,7 +254,7 @@ def main(argv: Sequence[str] | None = None, env_file: Path | None = None) -> int
         print(f"{PROG}: error: no answer could be used (rejected: {dict(rejected) or 'none'})", file=sys.stderr)
         return 1
     seconds = time.monotonic() - started
-    metadata |= outcome_metadata(args, backend, rejected, collected.resumed, run.usage, seconds)
+    metadata |= outcome_metadata(args, backend, rejected, collected.resumed, endpoint.usage, seconds)
     write_output(run, examples, rejected, mixed, metadata, seconds)
     return 0
 
@@ -269,14 +263,14 @@ def write_output(
     run: Run, examples: list[dict], rejected: Counter, mixed: list, metadata: dict[str, Any], seconds: float
 ) -> None:
     """The dataset (with the --mix datasets, if any), the work files removed, and the summary printed."""
-    args, usage = run.args, run.usage
+    args, usage, output = run.args, run.endpoint.usage, run.endpoint.output
     count = len(examples) if args.annotate else args.num_examples
     mix = None
     if mixed:
         examples, mix = combine(examples[:count], "this run", mixed)
         count = len(examples)
     document = write_dataset(
-        run.output,
+        output,
         examples,
         num_examples=count,
         seed=args.seed,
@@ -286,10 +280,10 @@ def write_output(
         metadata=metadata,
         mix=mix,
     )
-    remove_work_files(run.output)
+    remove_work_files(output)
     cost = usage.cost(args.model) if run.backend == "openai" else None
     sync_cost = price(args.model, usage.prompt_tokens, usage.completion_tokens) if usage.batch else None
-    print(summary(run.output, document, rejected, usage, cost, seconds, sync_cost))
+    print(summary(output, document, rejected, usage, cost, seconds, sync_cost))
 
 
 def remove_work_files(output: Path) -> None:

@@ -22,6 +22,12 @@ def answer_line(custom_id: str, completion: dict[str, Any]) -> str:
     return json.dumps(line, ensure_ascii=False) + "\n"
 
 
+def first_message(completion: dict[str, Any]) -> dict[str, Any]:
+    """The assistant message of a chat.completion as JSON (``{}`` when there is none)."""
+    choices = completion.get("choices") or [{}]
+    return choices[0].get("message") or {}
+
+
 def line_error(line: dict[str, Any]) -> str | None:
     """Why a line holds no answer (``"batch_expired"``, ``"HTTP 500: ..."``), or None for an answer."""
     error = line.get("error")

@@ -359,7 +359,6 @@ async def answer_requests(
                         ) from None
                     continue
                 failures_in_a_row = 0
-                usage.add(completion)
                 with journal.open("a", encoding="utf-8") as f:  # closed at once: a crash cannot lose the answer
                     f.write(answer_line(custom_id, completion))
                 bar.update(1)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from small_lm.generation import PROG, GenerationError
 from small_lm.generation.annotate import ToLabel, journal_path, label_all
 from small_lm.generation.batch import BatchRun, batch_folder
-from small_lm.generation.journal import is_retryable, read_answer_lines
+from small_lm.generation.journal import first_message, is_retryable, read_answer_lines
 from small_lm.generation.openai_backend import OpenAIOptions, Usage, answer_requests, chat_request
 from small_lm.generation.prompts import draw_style, generation_format, intent_mix, style_per_request
 from small_lm.generation.resume import Collected
@@ -52,7 +52,7 @@ class Endpoint:
     base_url: str | None
     output: Path  # the dataset file; the run's answers and batches are kept beside it
     poll_interval: float  # seconds between two looks at the batches
-    usage: Usage  # tokens and failures, counted as answers arrive
+    usage: Usage  # the run's requests, retries, failures and tokens
 
     def batch_run(self) -> BatchRun:
         # The SDK retries file and batch calls itself (429, 5xx, connection errors); --max-retries says how often.
@@ -153,12 +153,6 @@ def plan_requests(
     return requests
 
 
-def content_of(completion: dict) -> str | None:
-    """The answer's text in a chat.completion as JSON (None when there is none, e.g. a refusal)."""
-    choices = completion.get("choices") or [{}]
-    return (choices[0].get("message") or {}).get("content")
-
-
 def asked_by(custom_id: str) -> int:
     return int(custom_id.rsplit("-n", 1)[1])
 
@@ -182,7 +176,7 @@ def generate_batch(endpoint: Endpoint, prompt: str, collected: Collected, announ
         collected.seen.clear()
         collected.rejected.clear()
         for cid in sorted(answers):
-            collected.add_answer(content_of(answers[cid]))
+            collected.add_answer(first_message(answers[cid]).get("content"))
         missing = options.num_examples - len(collected.examples)
         if missing <= 0:
             break
