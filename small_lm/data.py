@@ -26,10 +26,11 @@ DEFAULT_ENTITY_TYPES = ("DATE", "TIME", "NAME", "EMAIL")
 DEFAULT_INTENTS = ("inquiry", "cancel")
 SCHEMA_PATH = Path(__file__).with_name("dataset.schema.json")
 
-# An email address is one token; otherwise words (keeping "3:30", "12/05", "5.30pm" whole) and single
-# punctuation marks.  Hyphens and apostrophes split so that "Jean-Luc" and "Anna's" keep entity edges on
-# token edges.
-TOKEN_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\w+(?:[:./]\w+)*|\S")
+ADDRESS_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# An email address is one token; otherwise words (keeping "3:30", "12/05", "5.30pm", "v2.1" whole) and single
+# punctuation marks.  Hyphens and apostrophes split so that "Jean-Luc" and "Anna's" keep entity edges on token
+# edges, and so does a slash between words, so that "w/Chen" and "Ann Lee/HOU/CORP" have a name on its own.
+TOKEN_RE = re.compile(ADDRESS_RE.pattern + r"|\d+(?:[:./]\d+)+\w*|\w+(?:[:.]\w+)*|\S")
 
 
 class DatasetError(ValueError):

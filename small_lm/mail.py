@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from small_lm.data import json_lines
+from small_lm.io import keep_span_contract
 
 
 class InputError(ValueError):
@@ -398,10 +399,14 @@ def predict_messages(tagger: Any, messages: Sequence[Message], **kwargs: Any) ->
             prediction = {"text": message.text, "intent": None, "intent_score": None, "entities": []}
             prediction["error"] = message.error
         else:
-            prediction, (_, offsets) = next(predicted), next(where)
-            prediction["text"] = message.text
-            for entity in prediction["entities"]:
+            prediction, (shown, offsets) = next(predicted), next(where)
+            # On the text the model read, every entity within one line; a line of it is one piece of the message's
+            # text, so each maps back whole, never across the hidden lines between.
+            entities = keep_span_contract(shown, prediction["entities"])
+            for entity in entities:
                 entity["start"], entity["end"] = offsets[entity["start"]], offsets[entity["end"] - 1] + 1
+                entity["text"] = message.text[entity["start"] : entity["end"]]
+            prediction["text"], prediction["entities"] = message.text, entities
         warnings = [*message.warnings, *([prediction["warning"]] if prediction.get("warning") else [])]
         if warnings:
             prediction["warning"] = "; ".join(warnings)
