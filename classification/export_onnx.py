@@ -28,19 +28,22 @@ import torch
 from torch import nn
 
 from classification.joint import WEIGHTS_FILE, CheckpointError, load_checkpoint
-from classification.onnx_backend import INPUT_NAMES, ONNX_FILES, OUTPUT_NAMES, SOURCE_KEY, weights_digest
+from classification.onnx_backend import ONNX_FILES, OUTPUT_NAMES, SOURCE_KEY, input_names, weights_digest
 from small_lm.cli import exits_on
 
 
 class _Heads(nn.Module):
-    """The model as a function of ``(input_ids, attention_mask)`` returning ``(logits, intent_logits)``."""
+    """The model as a function of ``(input_ids, attention_mask[, shape_ids])`` returning ``(logits,
+    intent_logits)``; ``shape_ids`` for a model that reads sub-word shapes (``JointConfig.word_shapes``)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, shape_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, shape_ids=shape_ids)
         return out.logits, out.intent_logits
 
 
@@ -62,7 +65,8 @@ def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list
     digest = weights_digest(folder / WEIGHTS_FILE)
     fp32_path, int8_path = folder / ONNX_FILES["onnx"], folder / ONNX_FILES["onnx-int8"]
     sample = tokenizer(["an example email to trace", "and a second"], padding=True, return_tensors="pt")
-    args = (sample["input_ids"], sample["attention_mask"])
+    names = input_names(model.config)
+    args = (sample["input_ids"], sample["attention_mask"], torch.ones_like(sample["input_ids"]))[: len(names)]
     # Any batch size; any length the position embeddings cover (without that bound torch.export finds the model's
     # own guard, length <= max_position_embeddings, violates the dynamic dimension and retries more slowly).
     max_positions = getattr(model.config.encoder, "max_position_embeddings", None) or 512
@@ -74,9 +78,9 @@ def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list
             _Heads(model).eval(),
             args,
             str(tmp_fp32),
-            input_names=list(INPUT_NAMES),
+            input_names=list(names),
             output_names=list(OUTPUT_NAMES),
-            dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+            dynamic_shapes={name: {0: batch, 1: seq} for name in names},
             dynamo=True,
             external_data=False,  # one self-contained file (a BERT-base is well under protobuf's 2 GB limit)
             verbose=False,

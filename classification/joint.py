@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import (
@@ -39,7 +40,9 @@ from transformers import (
 from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
-from small_lm.data import bio_to_spans, tokenize
+from classification.bio_decoding import BioDecoder
+from classification.reading import SHAPES, encode_windows, inside_label_ids, line_starts, page_words
+from small_lm.data import ADDRESS_RE, bio_to_spans, tokenize
 from small_lm.hub import HubError, resolve_model
 
 FAMILY = "joint-bert"  # the family's one spelling: JointConfig.model_type, small_lm.json, the evaluator's tables
@@ -64,6 +67,10 @@ class JointConfig(PretrainedConfig):
     encoder: PretrainedConfig | dict | None = None
     intents: list[str] | None = None
     intent_loss_weight: float = 1.0
+    # How the model reads a page (classification/reading.py); the defaults are how checkpoints before them read.
+    layout_tokens: list[str] | None = None  # marker tokens for a line break and a tab; None: words only
+    word_shapes: bool = False  # a shape embedding per sub-word (case, digits) added to the input embeddings
+    subword_labels: str = "first"  # "all": every sub-word trained and read for its word's label; "first": the first
     base_model: str | None = None  # the encoder asked for (a hub name or folder)
     training: dict | None = None  # dataset, the folder the encoder was loaded from, training window
 
@@ -109,6 +116,9 @@ class JointModel(PreTrainedModel):
         self.dropout = nn.Dropout(dropout)
         self.token_head = nn.Linear(hidden, len(config.id2label))
         self.intent_head = nn.Linear(hidden, len(config.intents or []))
+        # Case for an encoder that lowercases: one vector per sub-word shape, added to the token embeddings; it
+        # starts at zero, so an untrained model reads exactly as its encoder did.
+        self.shape_embeddings = nn.Embedding(len(SHAPES), hidden) if config.word_shapes else None
         # DistilBERT takes no token_type_ids; BERT's tokenizers (and the pipeline) pass them.
         self._takes_token_types = "token_type_ids" in inspect.signature(self.encoder.forward).parameters
         self.post_init()
@@ -120,6 +130,8 @@ class JointModel(PreTrainedModel):
             std = getattr(self.config.encoder, "initializer_range", None) or 0.02
             nn.init.normal_(module.weight, std=std)
             nn.init.zeros_(module.bias)
+        elif module is self.shape_embeddings:
+            nn.init.zeros_(module.weight)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
@@ -140,13 +152,18 @@ class JointModel(PreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        shape_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         intent_labels: torch.Tensor | None = None,
     ) -> JointOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         extra = {"token_type_ids": token_type_ids} if token_type_ids is not None and self._takes_token_types else {}
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        if self.shape_embeddings is not None and shape_ids is not None:
+            extra["inputs_embeds"] = self.encoder.get_input_embeddings()(input_ids) + self.shape_embeddings(shape_ids)
+        else:
+            extra["input_ids"] = input_ids
+        hidden = self.encoder(attention_mask=attention_mask, **extra).last_hidden_state
         token_logits = self.token_head(self.dropout(hidden))
         # Mean over real tokens rather than [CLS]: MiniLM's [CLS] was never trained as a sentence summary.
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -314,22 +331,21 @@ def checkpoint_meta(config: JointConfig) -> dict[str, Any]:
         "intents": list(config.intents),
         "base_model": config.base_model,
         "intent_loss_weight": config.intent_loss_weight,
+        "layout_tokens": config.layout_tokens,
+        "word_shapes": config.word_shapes,
+        "subword_labels": config.subword_labels,
         **(config.training or {}),
     }
-
-
-@dataclass
-class _Window:
-    email: int
-    word_ids: list[int | None]
-    input_ids: list[int]
 
 
 class JointTagger:
     """Batched inference: emails in, predictions in the shared format out (offsets into the original text).
 
-    Emails longer than the model's window are read in overlapping windows of sub-words; each word keeps the
-    prediction from the window where it sits farthest from an edge, and the intent averages the windows.
+    Each text is read as a page (``classification/reading.py``: words, line-break markers, sub-word shapes, as
+    the checkpoint was trained to read).  Emails longer than the model's window are read in overlapping windows of
+    sub-words; each word keeps its scores from the window where it sits farthest from an edge, and the intent
+    averages the windows.  Tags are decoded under the BIO rules (``classification/bio_decoding.py``:
+    ``constrained=False`` takes each word's argmax instead, as checkpoints were read before).
     """
 
     def __init__(
@@ -339,6 +355,7 @@ class JointTagger:
         meta: dict[str, Any] | None = None,
         max_length: int = 256,
         bf16: bool = False,
+        constrained: bool = True,
     ):
         self.model, self.tokenizer = model, tokenizer
         self.meta = meta if meta is not None else checkpoint_meta(model.config)
@@ -347,7 +364,11 @@ class JointTagger:
         self.labels, self.intents = self.meta["labels"], self.meta["intents"]
         self.entity_types = [label[2:] for label in self.labels if label.startswith("B-")]
         self.max_length = min(max_length, tokenizer.model_max_length or max_length, 512)
-        self.stride = self.max_length // 4
+        self.markers = self.meta.get("layout_tokens")
+        self.word_shapes = bool(self.meta.get("word_shapes"))
+        self.inside = inside_label_ids(self.labels) if self.meta.get("subword_labels") == "all" else None
+        self.decoder = BioDecoder(self.labels) if constrained else None
+        self.outside = self.labels.index("O")
 
     @classmethod
     def from_pretrained(
@@ -367,72 +388,85 @@ class JointTagger:
             raise ValueError("bf16 autocast is for the torch backend; the ONNX backends run their own precision")
         return cls(*load_onnx_checkpoint(folder, backend), max_length=max_length)
 
-    def _windows(self, index: int, words: list[str]) -> list[_Window]:
-        if not words:
-            words = [""]  # an empty email still gets an intent; it has no entities
-        enc = self.tokenizer(
-            words,
-            is_split_into_words=True,
-            truncation=True,
-            max_length=self.max_length,
-            stride=self.stride,
-            return_overflowing_tokens=True,
-        )
-        return [_Window(index, enc.word_ids(i), enc["input_ids"][i]) for i in range(len(enc["input_ids"]))]
-
     @torch.inference_mode()
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, Any]]:
         """Predictions for ``texts``, batched and sorted by length so little compute goes to padding."""
-        words = [tokenize(text) for text in texts]
-        windows = [w for i, ws in enumerate(words) for w in self._windows(i, [t for t, _, _ in ws])]
+        offsets = [[(s, e) for _, s, e in tokenize(text)] for text in texts]
+        pages = [page_words(text, o, self.markers) for text, o in zip(texts, offsets, strict=True)]
+        windows = encode_windows(self.tokenizer, [words for words, _ in pages], self.max_length, self.markers or ())
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
-        word_probs: list[dict[int, tuple[float, torch.Tensor]]] = [{} for _ in texts]
-        intent_probs: list[list[torch.Tensor]] = [[] for _ in texts]
+        word_scores: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in texts]
+        intent_probs: list[list[np.ndarray]] = [[] for _ in texts]
         pad_id = self.tokenizer.pad_token_id or 0
         for start in range(0, len(order), batch_size):
             batch = [windows[i] for i in order[start : start + batch_size]]
             width = max(len(w.input_ids) for w in batch)
             ids = torch.tensor([w.input_ids + [pad_id] * (width - len(w.input_ids)) for w in batch])
             mask = torch.tensor([[1] * len(w.input_ids) + [0] * (width - len(w.input_ids)) for w in batch])
+            inputs = {"input_ids": ids, "attention_mask": mask}
+            if self.word_shapes:
+                inputs["shape_ids"] = torch.tensor([w.shape_ids + [0] * (width - len(w.shape_ids)) for w in batch])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out = self.model(input_ids=ids, attention_mask=mask)
-            token_probs = out.logits.float().softmax(-1)
+                out = self.model(**inputs)
+            token_scores = out.logits.float().log_softmax(-1).numpy()
+            intents = out.intent_logits.float().softmax(-1).numpy()
             for b, window in enumerate(batch):
-                intent_probs[window.email].append(out.intent_logits[b].float().softmax(-1))
-                self._keep_word_predictions(window, token_probs[b], word_probs[window.email])
-        return [self._prediction(t, w, p, i) for t, w, p, i in zip(texts, words, word_probs, intent_probs, strict=True)]
+                intent_probs[window.source].append(intents[b])
+                self._keep_word_scores(window, token_scores[b], word_scores[window.source])
+        return [
+            self._prediction(text, o, index, scores, probs)
+            for text, o, (_, index), scores, probs in zip(texts, offsets, pages, word_scores, intent_probs, strict=True)
+        ]
 
-    @staticmethod
-    def _keep_word_predictions(window: _Window, probs: torch.Tensor, kept: dict[int, tuple[float, torch.Tensor]]):
-        previous, n = None, len(window.word_ids)
-        for position, word_id in enumerate(window.word_ids):
-            if word_id is not None and word_id != previous:
-                distance_to_edge = min(position, n - 1 - position)
-                if word_id not in kept or kept[word_id][0] < distance_to_edge:
-                    kept[word_id] = (distance_to_edge, probs[position])
-            previous = word_id
+    def _keep_word_scores(self, window: Any, scores: np.ndarray, kept: dict[int, tuple[int, np.ndarray]]) -> None:
+        """For each word that begins in ``window``, its label scores (log-probabilities: its first sub-word's, or
+        with ``subword_labels="all"`` the mean over its sub-words, later ones read through their inside labels),
+        kept when the word sits farther from the window's edge than in any window before."""
+        ids, n = window.word_ids, len(window.word_ids)
+        later = scores[:, self.inside] if self.inside is not None else None  # per label y: its inside label's score
+        i = 0
+        while i < n:
+            word = ids[i]
+            j = i + 1
+            while j < n and word is not None and ids[j] == word:
+                j += 1
+            if word is not None and window.first[i]:
+                distance_to_edge = min(i, n - 1 - i)
+                if word not in kept or kept[word][0] < distance_to_edge:
+                    if later is not None and j > i + 1:
+                        kept[word] = (distance_to_edge, (scores[i] + later[i + 1 : j].sum(0)) / (j - i))
+                    else:
+                        kept[word] = (distance_to_edge, scores[i])
+            i = j
 
-    def _prediction(self, text: str, words: list, word_probs: dict, intent_probs: list) -> dict[str, Any]:
-        intent_p = torch.stack(intent_probs).mean(0)
-        offsets = [(s, e) for _, s, e in words]
-        tags, scores = [], []
-        for i in range(len(words)):
-            p = word_probs.get(i)
-            label_id = int(p[1].argmax()) if p is not None else 0
-            tags.append(self.labels[label_id])
-            scores.append(float(p[1][label_id]) if p is not None else 1.0)
+    def _prediction(
+        self, text: str, offsets: list, index: list, kept: dict[int, tuple[int, np.ndarray]], intent_probs: list
+    ) -> dict[str, Any]:
+        intent_p = np.mean(intent_probs, axis=0)
+        scores = np.full((len(offsets), len(self.labels)), -np.inf)
+        scores[:, self.outside] = 0.0  # a word the tokenizer gave no sub-word (a control character) is O
+        for page_word, (_, score) in kept.items():
+            if (token := index[page_word]) is not None:  # None: a layout marker, not a word of the text
+                scores[token] = score
+        if self.decoder is not None:
+            is_address = [ADDRESS_RE.fullmatch(text, s, e) is not None for s, e in offsets]
+            label_ids = self.decoder.decode(scores, line_starts(text, offsets), is_address)
+        else:
+            label_ids = scores.argmax(1)
+        tags = [self.labels[i] for i in label_ids]
+        chosen = np.exp(scores[np.arange(len(offsets)), label_ids])
         first_word = {start: i for i, (start, _) in enumerate(offsets)}
         last_word = {end: i for i, (_, end) in enumerate(offsets)}
         entities = []
         for span in bio_to_spans(offsets, tags):
-            inside = scores[first_word[span.start] : last_word[span.end] + 1]
+            inside = chosen[first_word[span.start] : last_word[span.end] + 1]
             entities.append(
                 {
                     "type": span.type,
                     "text": text[span.start : span.end],
                     "start": span.start,
                     "end": span.end,
-                    "score": round(sum(inside) / len(inside), 4),
+                    "score": round(float(inside.mean()), 4),
                 }
             )
         best = int(intent_p.argmax())

@@ -31,10 +31,15 @@ from classification.joint import (
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
-INPUT_NAMES = ("input_ids", "attention_mask")
+INPUT_NAMES = ("input_ids", "attention_mask", "shape_ids")  # shape_ids: for a model that reads sub-word shapes
 OUTPUT_NAMES = ("logits", "intent_logits")
 SOURCE_KEY = "small_lm.source_weights_sha256"  # ONNX metadata: the digest of the model.safetensors exported
 EXPORT_COMMAND = "python classification/export_onnx.py"
+
+
+def input_names(config: JointConfig) -> tuple[str, ...]:
+    """The ONNX inputs of a checkpoint with this config."""
+    return INPUT_NAMES if config.word_shapes else INPUT_NAMES[:2]
 
 
 def export_command(folder: str | Path, backend: str) -> str:
@@ -96,26 +101,23 @@ class OnnxJointModel:
     """Called like ``JointModel`` (``input_ids``, ``attention_mask`` as torch tensors), returns a ``JointOutput``
     with ``logits`` and ``intent_logits`` as float32 torch tensors."""
 
-    def __init__(self, path: str | Path, threads: int | None = None):
+    def __init__(self, path: str | Path, expected_inputs: tuple[str, ...], threads: int | None = None):
         import onnxruntime as ort
 
         self.path = Path(path)
         self.session = ort.InferenceSession(
             str(self.path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
         )
-        names = tuple(i.name for i in self.session.get_inputs())
-        if set(names) != set(INPUT_NAMES):
-            raise CheckpointError(f"{self.path}: inputs {names}, expected {INPUT_NAMES}; export it again")
+        self.inputs = tuple(i.name for i in self.session.get_inputs())
+        if set(self.inputs) != set(expected_inputs):
+            raise CheckpointError(f"{self.path}: inputs {self.inputs}, expected {expected_inputs}; export it again")
 
     @property
     def source_digest(self) -> str | None:
         return self.session.get_modelmeta().custom_metadata_map.get(SOURCE_KEY)
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> JointOutput:
-        feed = {
-            "input_ids": np.ascontiguousarray(input_ids.numpy(), dtype=np.int64),
-            "attention_mask": np.ascontiguousarray(attention_mask.numpy(), dtype=np.int64),
-        }
+    def __call__(self, **inputs: torch.Tensor) -> JointOutput:
+        feed = {name: np.ascontiguousarray(inputs[name].numpy(), dtype=np.int64) for name in self.inputs}
         logits, intent_logits = self.session.run(list(OUTPUT_NAMES), feed)
         return JointOutput(logits=torch.from_numpy(logits), intent_logits=torch.from_numpy(intent_logits))
 
@@ -139,7 +141,12 @@ def load_onnx_checkpoint(
             f"`{export_command(folder, backend)}` writes it"
         )
     try:
-        model = OnnxJointModel(path, threads=threads)
+        config = JointConfig.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{folder}: cannot load the config or tokenizer: {err}") from None
+    try:
+        model = OnnxJointModel(path, input_names(config), threads=threads)
     except CheckpointError:
         raise
     except Exception as err:  # onnxruntime raises its own exception types for unreadable files
@@ -151,9 +158,4 @@ def load_onnx_checkpoint(
             f"{path} was exported from other weights than {weights} (retrained since?); "
             f"`{export_command(folder, backend)}` exports it again"
         )
-    try:
-        config = JointConfig.from_pretrained(folder)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"{folder}: cannot load the config or tokenizer: {err}") from None
     return model, tokenizer, checkpoint_meta(config)

@@ -24,11 +24,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
+import torch
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
 from classification.joint import DEFAULT_BASE, FAMILY, CheckpointError, init_joint_model, resolve_encoder
+from classification.reading import encode_windows, inside_label_ids, layout_markers, page_words, window_labels
 from small_lm.cli import (
     CliError,
     DatasetArguments,
@@ -39,7 +42,7 @@ from small_lm.cli import (
     pick_dataset,
     training_parser,
 )
-from small_lm.data import DatasetError, load_dataset_file
+from small_lm.data import DatasetError, load_dataset_file, token_offsets
 from small_lm.metrics import checkpoint_score, entity_scores
 
 
@@ -62,6 +65,20 @@ class ModelArguments:
         default=DEFAULT_BASE, metadata={"metavar": "MODEL", "help": "base encoder: hub name or local folder"}
     )
     intent_loss_weight: float = field(default=1.0, metadata={"help": "loss = entity loss + w * intent loss"})
+    layout: bool = field(
+        default=True,
+        metadata={"help": "show the encoder line breaks and tabs as marker tokens (--no-layout: the words only)"},
+    )
+    word_shapes: Literal["auto", "on", "off"] = field(
+        default="auto",
+        metadata={
+            "help": "add each sub-word's shape (case, digits) to its embedding; auto: when the tokenizer lowercases"
+        },
+    )
+    subword_labels: Literal["all", "first"] = field(
+        default="all",
+        metadata={"help": "train and read a word's label on all its sub-words, or on the first only (the old way)"},
+    )
 
 
 @dataclass
@@ -119,45 +136,45 @@ def parse_args(argv: list[str] | None = None):
     return parser, DataArguments(**data), ModelArguments(**model), training
 
 
-def prepare(dataset, tokenizer, max_length: int):
-    """Sub-word features: input_ids, attention_mask, labels (first sub-word only) and intent_labels.
+def prepare(dataset, tokenizer, max_length: int, markers: list[str] | None, inside: list[int] | None):
+    """Sub-word features: input_ids, attention_mask, shape_ids, labels and intent_labels.
 
-    An example longer than ``max_length`` sub-words becomes several overlapping windows (the tokenizer's
-    ``return_overflowing_tokens``, as HF does for long documents and as ``JointTagger`` reads at inference), each
-    with its words' labels and the example's intent, so the entities late in a long email are trained on too.
-    A word's label sits on its first sub-word only, and only where that sub-word is in the window: a window that
-    begins inside a word leaves the rest of the word at -100, and one that begins inside an entity starts with
-    that word's gold I- tag.
+    Each example is read as ``JointTagger`` reads a text (``classification/reading.py``): its words with layout
+    markers where lines break (``markers``; None: the words only), cut into overlapping windows of at most
+    ``max_length`` sub-words, each window with its words' labels and the example's intent, so the entities late
+    in a long email are trained on too.  A word's label sits on its first sub-word and, with ``inside`` (from
+    ``inside_label_ids``), the matching inside label on its later ones; without, those are -100.  A window that
+    begins inside an entity starts with that word's gold I- tag.
     """
-    # A quarter of the window is repeated in the next one, as JointTagger does at inference: an entity cut at one
-    # window's edge is whole in the next unless it is longer than that, and long emails cost only a third more.
-    stride = max_length // 4
 
     def encode(batch):
-        enc = tokenizer(
-            batch["tokens"],
-            is_split_into_words=True,
-            truncation=True,
-            max_length=max_length,
-            stride=stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-        )
-        examples = enc.pop("overflow_to_sample_mapping")
-        offsets = enc.pop("offset_mapping")
-        labels = []
-        for i, example in enumerate(examples):
-            word_labels, previous, row = batch["ner_tags"][example], None, []
-            for word_id, (start, _) in zip(enc.word_ids(i), offsets[i], strict=True):
-                # start == 0: the word's first sub-word (a window may begin with the rest of a word).
-                first = word_id is not None and word_id != previous and start == 0
-                row.append(word_labels[word_id] if first else -100)
-                previous = word_id
-            labels.append(row)
+        pages, labels = [], []
+        for text, tokens, tags in zip(batch["text"], batch["tokens"], batch["ner_tags"], strict=True):
+            words, index = page_words(text, token_offsets(text, tokens), markers)
+            pages.append(words)
+            labels.append([tags[i] if i is not None else None for i in index])  # a marker is no word: no label
+        windows = encode_windows(tokenizer, pages, max_length, markers or ())
         # batched map may return more rows than it got; remove_columns drops the originals, which no longer align.
-        return {**enc, "labels": labels, "intent_labels": [batch["intent"][e] for e in examples]}
+        return {
+            "input_ids": [w.input_ids for w in windows],
+            "attention_mask": [[1] * len(w.input_ids) for w in windows],
+            "shape_ids": [w.shape_ids for w in windows],
+            "labels": [window_labels(w, labels[w.source], inside) for w in windows],
+            "intent_labels": [batch["intent"][w.source] for w in windows],
+        }
 
     return dataset.map(encode, batched=True, remove_columns=dataset.column_names, desc="tokenizing")
+
+
+class JointCollator(DataCollatorForTokenClassification):
+    """Pads ``labels`` with -100 (as its parent does) and ``shape_ids`` with 0, the shape of special tokens."""
+
+    def torch_call(self, features):
+        shapes = [f["shape_ids"] for f in features]
+        batch = super().torch_call([{k: v for k, v in f.items() if k != "shape_ids"} for f in features])
+        width = batch["input_ids"].shape[1]
+        batch["shape_ids"] = torch.tensor([s + [0] * (width - len(s)) for s in shapes])
+        return batch
 
 
 def metrics_function(labels: list[str], intents: list[str]):
@@ -227,19 +244,41 @@ def main(argv: list[str] | None = None) -> int:
     base = resolve_encoder(model_args.model)
     print(f"base encoder: {base}")
     tokenizer = AutoTokenizer.from_pretrained(base)
+    markers, new_tokens = layout_markers(tokenizer) if model_args.layout else (None, False)
+    lowercases = tokenizer("Aa")["input_ids"] == tokenizer("aa")["input_ids"]
+    word_shapes = model_args.word_shapes == "on" or (model_args.word_shapes == "auto" and lowercases)
     max_length = data_args.max_length
     training_record = {"dataset": str(dataset_path), "loaded_from": base, "max_length": max_length}
     model = init_joint_model(
-        base, labels, intents, model_args.intent_loss_weight, base_model=model_args.model, training=training_record
+        base,
+        labels,
+        intents,
+        model_args.intent_loss_weight,
+        base_model=model_args.model,
+        training=training_record,
+        layout_tokens=markers,
+        word_shapes=word_shapes,
+        subword_labels=model_args.subword_labels,
     )
-    features = {split: prepare(data[split], tokenizer, max_length) for split in ("train", "validation", "test")}
+    if new_tokens:  # the vocabulary had no reserved slots for the markers: rows for them, which start untrained
+        model.encoder.resize_token_embeddings(len(tokenizer))
+    print(
+        f"reads: layout markers {markers or 'off'}, word shapes {'on' if word_shapes else 'off'}, "
+        f"labels on {model_args.subword_labels} sub-words"
+    )
+    inside = inside_label_ids(labels) if model_args.subword_labels == "all" else None
+    # Evaluation scores words by their first sub-words, as before, so checkpoint scores stay comparable.
+    features = {
+        split: prepare(data[split], tokenizer, max_length, markers, inside if split == "train" else None)
+        for split in ("train", "validation", "test")
+    }
 
     trainer = Trainer(
         model=model,
         args=training_args,
         train_dataset=features["train"],
         eval_dataset=features["validation"],
-        data_collator=DataCollatorForTokenClassification(tokenizer),
+        data_collator=JointCollator(tokenizer),
         compute_metrics=metrics_function(labels, intents),
     )
     start = time.perf_counter()

@@ -109,27 +109,26 @@ def tiny_bert(tmp_path: Path) -> Path:
     return save_tiny_bert(tmp_path / "tiny-bert")
 
 
+def train_tiny(tiny_bert: Path, tiny_dataset: Path, out: Path, *extra: str) -> Path:
+    """A tiny joint checkpoint in ``out``, trained for 2 epochs with ``train_bert.py``'s defaults and ``extra``."""
+    args = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(out),
+            "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3", *extra]  # fmt: skip
+    assert train_bert.main(args) == 0, "train_bert.py failed: see its error line above"
+    return out
+
+
 @pytest.fixture
 def trained_tiny(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "ckpt"
-    status = train_bert.main(
-        [
-            "--dataset",
-            str(tiny_dataset),
-            "--model",
-            str(tiny_bert),
-            "--output-dir",
-            str(out),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "8",
-            "--learning-rate",
-            "5e-3",
-        ]
-    )
-    assert status == 0, "train_bert.py failed: see its error line above"
-    return out
+    return train_tiny(tiny_bert, tiny_dataset, tmp_path / "ckpt")
+
+
+# How checkpoints read before layout markers, word shapes and sub-word labels: what an old-format folder holds.
+WORDS_ONLY = ("--no-layout", "--word-shapes", "off", "--subword-labels", "first")
+
+
+@pytest.fixture
+def trained_tiny_words_only(tiny_bert: Path, tiny_dataset: Path, tmp_path: Path) -> Path:
+    return train_tiny(tiny_bert, tiny_dataset, tmp_path / "ckpt-words-only", *WORDS_ONLY)
 
 
 NEEDLE = "Quentin"  # the only word of the training data that starts with q
@@ -156,16 +155,21 @@ def needle_tagger(tmp_path_factory) -> Path:
     write_json_atomic(root / "needle.json", document)
     out = root / "ckpt"
     args = ["--dataset", str(root / "needle.json"), "--model", str(root / "base"), "--output-dir", str(out),
-            "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3"]  # fmt: skip
+            "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3",
+            # The needle is the only capitalised word: without this a model may learn the shape alone, and the HF
+            # pipeline, which passes no shapes, would then find nothing (tests/test_bert.py).
+            "--word-shapes", "off"]  # fmt: skip
     status = train_bert.main(args)
     assert status == 0, "train_bert.py failed: see its error line above"
     return out
 
 
 def write_old_format(checkpoint: Path, folder: Path) -> None:
-    """``checkpoint`` as train_bert.py wrote it before the joint model was a PreTrainedModel: the bare encoder's
-    config.json, all weights in model.safetensors, labels and intents in small_lm.json."""
+    """``checkpoint`` (trained with ``WORDS_ONLY``, as every checkpoint was then) as train_bert.py wrote it before
+    the joint model was a PreTrainedModel: the bare encoder's config.json, all weights in model.safetensors, labels
+    and intents in small_lm.json."""
     model, tokenizer, meta = load_checkpoint(checkpoint)
+    assert not (meta["layout_tokens"] or meta["word_shapes"]), "old checkpoints read words only: train WORDS_ONLY"
     folder.mkdir()
     model.encoder.config.save_pretrained(folder)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}

@@ -30,6 +30,7 @@ from classification.joint import (
     load_checkpoint,
     packaged_encoder_path,
 )
+from classification.reading import encode_windows
 from datasets import Dataset
 from small_lm.data import bio_labels, load_dataset_file
 
@@ -138,7 +139,7 @@ def test_batching_and_order_do_not_change_predictions(needle_tagger: Path):
 def test_long_email_is_read_in_windows_not_cut(trained_tiny: Path):
     tagger = JointTagger.from_pretrained(trained_tiny, max_length=32)
     text = " ".join(["hello"] * 200) + " tom.b@mail.org"
-    window = tagger._windows(0, [t for t in text.split()])
+    window = encode_windows(tagger.tokenizer, [text.split()], tagger.max_length)
     assert len(window) > 1, "a 200-word email must need several 32-sub-word windows"
     (short,) = tagger.predict([text])
     covered = {w for win in window for w in win.word_ids if w is not None}
@@ -219,14 +220,16 @@ def test_long_examples_are_trained_in_overlapping_windows(tmp_path: Path):
     for i in range(300):
         words.append(f"w{i}{'abc'[i % 3] * (i % 3)}")
         tags.append("B-DATE" if i % 7 == 3 else "I-DATE" if i % 7 == 4 else "O")
+    tokens = [["short", "one"], words, ["and", "another"]]
     data = Dataset.from_dict(
         {
-            "tokens": [["short", "one"], words, ["and", "another"]],
+            "text": [" ".join(t) for t in tokens],
+            "tokens": tokens,
             "ner_tags": [[0, 0], [LABELS.index(t) for t in tags], [0, 0]],
             "intent": [0, 1, 0],
         }
     )
-    features = train_bert.prepare(data, tokenizer, max_length=64)
+    features = train_bert.prepare(data, tokenizer, max_length=64, markers=None, inside=None)
     rows = list(features)
     for short in (rows[0], rows[-1]):  # short examples stay one window each, with their own intent
         assert short["intent_labels"] == 0 and sum(label != -100 for label in short["labels"]) == 2
@@ -287,10 +290,10 @@ def test_training_keeps_the_best_evaluation_not_the_last(
 
 
 def test_old_checkpoint_is_refused_naming_the_converter_which_converts_it_exactly(
-    trained_tiny: Path, tmp_path: Path, capsys
+    trained_tiny_words_only: Path, tmp_path: Path, capsys
 ):
     old = tmp_path / "old"
-    write_old_format(trained_tiny, old)
+    write_old_format(trained_tiny_words_only, old)
     for load in (JointTagger.from_pretrained, JointModel.from_pretrained, load_checkpoint):
         with pytest.raises(CheckpointError, match=r"old format.*classification/convert_checkpoint\.py"):
             load(old)
@@ -298,7 +301,7 @@ def test_old_checkpoint_is_refused_naming_the_converter_which_converts_it_exactl
     assert "convert_checkpoint.py" in capsys.readouterr().err
 
     texts = ["Can we meet tomorrow at 3pm with Priya?", "Cancel Friday. Mail tom.b@mail.org", ""]
-    expected = JointTagger.from_pretrained(trained_tiny).predict(texts)
+    expected = JointTagger.from_pretrained(trained_tiny_words_only).predict(texts)
     new = tmp_path / "new"
     assert convert_checkpoint.main([str(old), str(new)]) == 0
     assert JointTagger.from_pretrained(new).predict(texts) == expected

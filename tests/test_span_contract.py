@@ -1,6 +1,7 @@
 """The span contract (small_lm/io.py): every entity any model returns is ``text[start:end]`` of the text returned
 with it, within one line, outside the hidden header lines, on word edges.  Checked on every generated style, the
-mail fixtures, the page fixture and the real emails of ../shared/benchmarks."""
+mail fixtures, the page fixture and the real emails of ../shared/benchmarks, and the joint model's reading and
+decoding of a page (classification/reading.py, classification/bio_decoding.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import json
 import random
 from pathlib import Path
 
+import torch
+from conftest import tiny_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from small_lm.data import tokenize
+from classification.joint import JointOutput, JointTagger
+from classification.reading import SHAPE_IDS, page_words, shape_of
+from small_lm.data import bio_labels, tokenize
 from small_lm.io import keep_span_contract
 from small_lm.mail import from_text, predict_messages, read_messages
 from small_lm.offline import MESSAGE_BUILDERS, generate_offline
@@ -19,6 +24,7 @@ from small_lm.offline import MESSAGE_BUILDERS, generate_offline
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 PAGE = FIXTURES / "page.txt"
 REAL_EMAILS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "real_email_names_dev.jsonl"
+LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
 
 
 def contract_breaks(prediction: dict) -> list[dict]:
@@ -89,6 +95,57 @@ def test_every_model_output_keeps_the_contract_through_predict_messages():
         assert not contract_breaks(prediction)
         for e in prediction["entities"]:  # the model read the masked view: a hidden line is blank there
             assert message.view[e["start"] : e["end"]] == e["text"]
+
+
+class EverythingIsAName:
+    """A model whose every sub-word says I-NAME (B-NAME second): its per-word argmax reads a page as one NAME."""
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> JointOutput:
+        logits = torch.zeros(*input_ids.shape, len(LABELS))
+        logits[..., LABELS.index("I-NAME")] = 5.0
+        logits[..., LABELS.index("B-NAME")] = 3.0
+        return JointOutput(logits=logits, intent_logits=torch.zeros(input_ids.shape[0], 2))
+
+
+def scripted_tagger(tmp_path: Path, constrained: bool = True) -> JointTagger:
+    meta = {"labels": LABELS, "intents": ["inquiry", "cancel"], "subword_labels": "all"}
+    return JointTagger(EverythingIsAName(), tiny_tokenizer(tmp_path / "tok"), meta, constrained=constrained)
+
+
+def test_the_joint_model_decodes_a_page_line_by_line_and_addresses_as_emails(tmp_path: Path):
+    text = PAGE.read_text(encoding="utf-8")
+    (free,) = scripted_tagger(tmp_path, constrained=False).predict([text])
+    assert any("\n" in e["text"] for e in free["entities"]), "the case must start from spans across lines"
+    (page,) = scripted_tagger(tmp_path).predict([text])
+    assert page["entities"] and not contract_breaks(page)
+    lines = {e["text"] for e in page["entities"]}
+    assert {"Pamela Ortiz", "Lee Chen", "RAVI NAIR", "Pam"} <= lines, "one name a line stays one entity a line"
+    for e in page["entities"]:
+        assert e["type"] != "NAME" or "@" not in e["text"], f"an address inside a NAME: {e['text']!r}"
+
+
+def test_hidden_header_lines_never_join_the_words_around_them(tmp_path: Path):
+    """The MIME lines between To and Subject are masked; a model that runs one span on across them must not
+    return an entity whose slice holds them."""
+    message = from_text(PAGE.read_text(encoding="utf-8"), {"file": "page.txt"})
+    (prediction,) = predict_messages(scripted_tagger(tmp_path, constrained=False), [message])
+    assert not contract_breaks(prediction)
+    assert not any("MIME" in e["text"] or "Content-Type" in e["text"] for e in prediction["entities"])
+
+
+def test_a_page_reads_with_a_marker_at_each_line_break_and_shapes_for_case():
+    text = PAGE.read_text(encoding="utf-8")
+    offsets = [(s, e) for _, s, e in tokenize(text)]
+    words, index = page_words(text, offsets, ["[L]", "[T]"])
+    attendees = words[words.index("Attendees") :][:12]
+    assert attendees == ["Attendees", ":", "[L]", "Pamela", "Ortiz", "[L]", "Lee", "Chen", "[L]", "RAVI", "NAIR", "[L]"]
+    assert [words[i] for i, t in enumerate(index) if t is not None] == [text[s:e] for s, e in offsets]
+    nair = words.index("NAIR")
+    assert words[nair + 1 : nair + 4] == ["[L]", "[L]", "Can"], "a blank line is two markers"
+    assert page_words(text, offsets, None)[0] == [text[s:e] for s, e in offsets], "no markers: the words only"
+    shapes = [shape_of(w) for w in ("ravi", "Ravi", "RAVI", "McDonald", "4102", "Q3", "&", "")]
+    assert shapes == [SHAPE_IDS[s] for s in ("lower", "title", "upper", "mixed", "digits", "alphanumeric", "other",
+                                             "special")]  # fmt: skip
 
 
 def test_the_page_fixture_answer_follows_the_guideline_rules():
