@@ -213,7 +213,8 @@ def _work_lists() -> dict[str, Any]:
     lists = load_word_lists(WORK_EMAIL_FILE)
     needed = ("departments acronyms tickers exchanges projects products universities buildings job_titles "
               "company_suffixes disclaimers list_names no_reply_names work_fillers greetings signoffs talk_topics "
-              "announcement_intros abstract_sentences agenda_items time_zones")  # fmt: skip
+              "announcement_intros abstract_sentences agenda_items time_zones people_headings people_notes "
+              "caps_headings site_codes name_subjects posted_lines forwarded_lines")  # fmt: skip
     _check_lists(WORK_EMAIL_FILE, lists, needed, {"reply_notes": ("inquiry",)})
     return lists
 
@@ -1499,6 +1500,71 @@ def _recipients(ctx: Ctx, n: int) -> list[Piece]:
     return out
 
 
+# --- the layouts of a page: one name a line, names in capitals, routing strings, export headers ---
+
+
+def _caps(pieces: list[Piece]) -> list[Piece]:
+    """The pieces in capitals, as sign-up sheets and agendas write names ("RAVI NAIR")."""
+    return [(s.upper(), t) for s, t in pieces]
+
+
+def _routed_name(ctx: Ctx, person: tuple[str, str] | None = None) -> list[Piece]:
+    """A person as a mail system's routing string writes them ("Ann Lee/NYC/KVRT@KVRT", "Ann Lee@KVRT"): the
+    person is a NAME, the site and organisation codes after it are nothing (see the guideline)."""
+    org = _org_code(ctx) if ctx.chance(0.6) else _fold(_company(ctx).split()[0]).upper().strip(".,&") or "CORP"
+    site = _draw(ctx, "site_codes")
+    route = ctx.rng.choices((f"/{site}/{org}@{org}", f"/{org}@{org}", f"@{org}", f"/{site}/{org}"), (45, 25, 15, 15))
+    return _work_name(ctx, person, "full") + lit(route[0])
+
+
+def _routed_list(ctx: Ctx, n: int, first: tuple[str, str] | None = None) -> list[Piece]:
+    out = _routed_name(ctx, first)
+    for _ in range(n - 1):
+        out += lit(", ") + (_routed_name(ctx) if ctx.chance(0.85) else _address(ctx, in_comma_list=True))
+    return out
+
+
+def _people_block(ctx: Ctx) -> list[Piece]:
+    """People one a line under a heading ("Attendees:"), as minutes, invitations and memos list them; sometimes
+    in capitals, numbered or bulleted, with a note after the name."""
+    out = lit(_draw(ctx, "people_headings") + "\n")
+    caps, numbered = ctx.chance(0.25), ctx.chance(0.15)
+    bullet = ctx.pick(("", "", "- ", "* ", "\t"))
+    for i in range(ctx.rng.randint(2, 8)):
+        form = ctx.rng.choices(("full", "last_first", "initial", "first"), (60, 20, 10, 10))[0]
+        name = _caps(_work_name(ctx, form=form)) if caps else _work_name(ctx, form=form)
+        out += lit(f"{i + 1}. " if numbered else bullet) + name
+        out += _say(ctx, "people_notes") if ctx.chance(0.3) else []
+        out += lit("\n")
+    return out
+
+
+def _export_fields(ctx: Ctx, sender: tuple[str, str]) -> list[Piece]:
+    """The X-From / X-To / X-cc / X-bcc lines of mail exported from Exchange or Notes: display names, unquoted,
+    one form for the whole list; surname first in many companies ("X-To: Baker, Ann, Lee, Chen": two NAMEs)."""
+    form = ctx.pick(("last_first", "last_first", "full"))
+
+    def names(n: int) -> list[Piece]:
+        out: list[Piece] = []
+        for i in range(n):
+            out += (lit(", ") if i else []) + _work_name(ctx, form=form)
+        return out
+
+    out = _header(ctx, "X-From", _work_name(ctx, sender, form)) + _header(ctx, "X-To", names(ctx.rng.randint(1, 12)))
+    return out + _header(ctx, "X-cc", names(ctx.rng.randint(0, 4))) + _header(ctx, "X-bcc", [])
+
+
+def _notes_header(ctx: Ctx, sender: tuple[str, str], receiver: tuple[str, str]) -> list[Piece]:
+    """A Lotus Notes header: the sender (often a routing string), when it was sent on a line of its own (not a
+    DATE or TIME), To and cc lists of routing strings, the subject."""
+    out = _routed_name(ctx, sender) if ctx.chance(0.5) else _work_name(ctx, sender, "full")
+    out += lit("\n" + _sent_stamp(ctx, "numeric") + "\n")
+    out += _header(ctx, "To", _routed_list(ctx, ctx.rng.randint(1, 4), receiver))
+    if ctx.chance(0.5):
+        out += _header(ctx, "cc", _routed_list(ctx, ctx.rng.randint(1, 4)))
+    return out + _header(ctx, "Subject", _subject(ctx, "inquiry", ctx.chance(0.4)))
+
+
 # --- when a message was sent (never an entity: see the guideline) and dates and times as written at work ---
 
 
@@ -1585,6 +1651,16 @@ SLOTS.update({
     "city_state_zip": lambda ctx, fb: lit(_city_state_zip(ctx)),
     "title_last": _slot_title_last,
     "org_code": lambda ctx, fb: lit(_org_code(ctx)),
+    "work_name": lambda ctx, fb: _work_name(ctx),
+    "full_name": lambda ctx, fb: _work_name(ctx, form="full"),
+    "surname": lambda ctx, fb: _work_name(ctx, form="last"),
+    "surnames": lambda ctx, fb: _surname_list(ctx) if ctx.has("NAME") else lit(fb or "the team"),
+    "routed_name": lambda ctx, fb: _routed_name(ctx),
+    "job_title": lambda ctx, fb: lit(_draw(ctx, "job_titles")),
+    "sent_stamp": lambda ctx, fb: lit(_sent_stamp(ctx)),
+    "clock": lambda ctx, fb: lit(_sent_stamp(ctx, "numeric").split(" ", 1)[1] if ctx.chance(0.5) else
+                                 f"{ctx.rng.randint(0, 23)}:{ctx.rng.randint(0, 59):02d}"),
+    "work_time": lambda ctx, fb: ent(_work_time(ctx, single=True), "TIME") if ctx.has("TIME") else lit(fb or "then"),
 })  # fmt: skip
 
 
@@ -1613,7 +1689,7 @@ def _subject(ctx: Ctx, intent: str, reply: bool) -> list[Piece]:
     prefix = ctx.pick(("RE: ", "Re: ", "FW: ", "Fwd: ", "RE: RE: ")) if reply else ""
     r = ctx.rng.random()
     if r < 0.15 and ctx.has("NAME"):
-        body = lit(ctx.pick(("Mtg w/", "Meeting with ", "Call w/ ", "Lunch with "))) + _surname_list(ctx)
+        body = _say(ctx, "name_subjects")
     elif r < 0.25 and ctx.has("DATE"):
         body = lit(ctx.pick(("Meeting ", "Review ", "Call ", "Offsite "))) + ent(_work_date(ctx), "DATE")
     else:
@@ -1640,17 +1716,22 @@ def _header_block(ctx: Ctx, intent: str, sender: tuple[str, str], reply: bool) -
     out: list[Piece] = _transport_lines(ctx) if ctx.chance(0.25) else []
     for label, value in fields:
         out += _header(ctx, label, value)
-    return out
+    return out + (_export_fields(ctx, sender) if ctx.chance(0.2) else [])
 
 
 def _signature(ctx: Ctx, sender: tuple[str, str]) -> list[Piece]:
     """Sign-off, the sender's name, and often a signature block full of numbers that are not dates or times."""
     out = _say(ctx, "signoffs") + lit("\n")
     if ctx.has("NAME"):
-        out += _work_name(ctx, sender, ctx.rng.choices(("full", "first", "initial", "initials", "last"),
-                                                       (45, 35, 6, 8, 6))[0])  # fmt: skip
+        form = ctx.rng.choices(("full", "first", "initial", "initials", "last"), (45, 35, 6, 8, 6))[0]
+        name = _work_name(ctx, sender, form)
+        out += _caps(name) if ctx.chance(0.05) else name
+        if form == "first" and ctx.chance(0.35):  # "Pam", then the full name on the signature's first line
+            out += lit("\n") + _work_name(ctx, sender, "full")
     else:
         out += lit(ctx.pick(("The team", "Facilities", "Office of the Dean")))
+    if ctx.chance(0.15):  # "Ann Baker | Senior Analyst | ext. 4471" on one line
+        return out + lit(f" | {_draw(ctx, 'job_titles')} | " + ctx.pick((_ext(ctx), _phone_text(ctx), _company(ctx))))
     if ctx.chance(0.6):
         company = _company(ctx)
         out += lit(f"\n{_draw(ctx, 'job_titles')}{ctx.pick((' | ', ', ', chr(10)))}{company}")
@@ -1683,7 +1764,13 @@ def _work_body(ctx: Ctx, intent: str, sender: tuple[str, str]) -> list[Piece]:
     sentences = remarks[:at] + [core] + remarks[at:]
     out = _say(ctx, "greetings") + lit("\n\n") if ctx.chance(0.85) else []
     for i, sentence in enumerate(sentences):
-        out += (lit(ctx.pick((" ", " ", "\n\n"))) if i else []) + _cap_pieces(sentence)
+        if i and ctx.chance(0.08):  # a heading in capitals: not a NAME
+            out += lit("\n\n" + _draw(ctx, "caps_headings") + ctx.pick((":", "", " -")) + "\n")
+        else:
+            out += lit(ctx.pick((" ", " ", "\n\n"))) if i else []
+        out += _cap_pieces(sentence)
+    if ctx.chance(0.2):
+        out += lit("\n\n") + _people_block(ctx)
     return out + lit("\n\n") + _signature(ctx, sender)
 
 
@@ -1691,7 +1778,10 @@ def _earlier_message(ctx: Ctx, receiver: tuple[str, str]) -> list[Piece]:
     """The message replied to or forwarded, below the new one, in one of three layouts; its own intent."""
     sender = _person(ctx)
     body = _work_body(ctx, ctx.pick(("inquiry", "inquiry", "cancel")), sender)
-    layout = ctx.rng.choices(("outlook", "quoted", "forward"), (45, 35, 20))[0]
+    layout = ctx.rng.choices(("outlook", "quoted", "forward", "notes"), (35, 30, 15, 20))[0]
+    if layout == "notes":
+        forwarded = _say(ctx, "forwarded_lines") + lit("\n") if ctx.chance(0.5) else []
+        return forwarded + _notes_header(ctx, sender, receiver) + lit("\n") + body
     if layout == "quoted":
         name = _work_name(ctx, sender, "full") if ctx.has("NAME") else lit("someone")
         addr = lit(" <") + ent(_email_address(ctx, *sender), "EMAIL") + lit(">") if ctx.has("EMAIL") else []
@@ -1741,6 +1831,9 @@ def _announcement_message(intent: str, ctx: Ctx) -> list[Piece]:
     subject += lit(topic) if ctx.chance(0.6) else lit("Talk by ") + _work_name(ctx, speaker, "title")
     out = _header(ctx, "From", _address(ctx, coordinator)) + _header(ctx, "To", _list_address(ctx))
     out += _header(ctx, "Date", lit(_sent_stamp(ctx, "rfc"))) + _header(ctx, "Subject", subject) + lit("\n")
+    posted = _say(ctx, "posted_lines") + lit("\n") if ctx.chance(0.3) else []
+    at_top = ctx.chance(0.5)
+    out += posted if at_top else []
     if cancelled:
         out += lit(ctx.pick(("Please note that the following talk has been cancelled.",
                              "Unfortunately the seminar below is cancelled.",
@@ -1773,7 +1866,9 @@ def _announcement_message(intent: str, ctx: Ctx) -> list[Piece]:
         out += lit("\nRefreshments at ") + ent(_work_time(ctx, single=True), "TIME") + lit(".\n")
     if ctx.chance(0.5):
         out += lit("\nFor more information contact ") + _work_name(ctx, coordinator, "full") + lit(f", {_ext(ctx)}.")
-    return out
+    if ctx.chance(0.15):
+        out += lit("\n\n") + _people_block(ctx)
+    return out + (lit("\n\n") + posted if posted and not at_top else [])
 
 
 def _invitation_message(intent: str, ctx: Ctx) -> list[Piece]:
@@ -1796,6 +1891,8 @@ def _invitation_message(intent: str, ctx: Ctx) -> list[Piece]:
     when += lit(f" {_draw(ctx, 'time_zones')}.") if ctx.chance(0.6) else []
     where = _spot(ctx, _room(ctx)) if ctx.chance(0.6) else lit(ctx.pick(("Dial-in", "Microsoft Teams Meeting")))
     out += lit("When: ") + when + lit("\nWhere: ") + where + lit("\n")
+    if ctx.chance(0.4):
+        out += lit("\n") + _people_block(ctx)
     out += lit("\n*~*~*~*~*~*~*~*~*~*\n\n") if ctx.chance(0.5) else lit("\n")
     if ctx.chance(0.7):
         out += lit(ctx.pick(("Dial-in: ", "Call-in number: ", "Toll free: "))) + _slot_phone_number(ctx, None)
