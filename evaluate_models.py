@@ -42,7 +42,7 @@ from classification.joint import FAMILY as JOINT_FAMILY
 from classification.joint import CheckpointError, JointTagger, is_joint_checkpoint, is_old_format_checkpoint
 from small_lm.cli import CliError, HelpFormatter, add_option, exits_on
 from small_lm.data import DatasetError, bio_to_spans, read_dataset_file, token_offsets
-from small_lm.mail import Message, mask_transport_headers, predict_messages, without_masked_lines
+from small_lm.mail import gold_messages, predict_messages, without_masked_lines
 from small_lm.metrics import ScoringError, predicted_tags, score_predictions
 
 
@@ -95,12 +95,6 @@ class SpacyBaseline:
             entities = [{"type": t, "text": text[s:e], "start": s, "end": e, "score": None} for t, s, e in spans]
             out.append({"text": text, "intent": None, "intent_score": None, "entities": entities})
         return out
-
-
-def gold_messages(examples: list[dict]) -> list[Message]:
-    """Each gold text as the infer scripts read a pasted message: transport and MIME header lines masked in
-    place, so that predicted offsets (mapped back by ``predict_messages``) index the gold text."""
-    return [Message(x["text"], mask_transport_headers(x["text"]), {"id": x.get("id")}) for x in examples]
 
 
 def score(candidate: Candidate, examples: list[dict], batch_size: int) -> tuple[dict[str, Any], list[dict]]:

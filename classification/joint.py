@@ -393,7 +393,7 @@ class JointTagger:
         """Predictions for ``texts``, batched and sorted by length so little compute goes to padding."""
         offsets = [[(s, e) for _, s, e in tokenize(text)] for text in texts]
         pages = [page_words(text, o, self.markers) for text, o in zip(texts, offsets, strict=True)]
-        windows = encode_windows(self.tokenizer, [words for words, _ in pages], self.max_length, self.markers or ())
+        windows = encode_windows(self.tokenizer, [words for words, _ in pages], self.max_length, self.markers)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         word_scores: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in texts]
         intent_probs: list[list[np.ndarray]] = [[] for _ in texts]

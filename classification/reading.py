@@ -95,33 +95,64 @@ class Window:
     shape_ids: list[int]
 
 
+def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after a sequence (BERT: [CLS] and [SEP])."""
+    plain = tokenizer(["x"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    wrapped = tokenizer(["x"], is_split_into_words=True)["input_ids"]
+    at = next(i for i in range(len(wrapped)) if wrapped[i : i + len(plain)] == plain)
+    return wrapped[:at], wrapped[at + len(plain) :]
+
+
 def encode_windows(
-    tokenizer: Any, batch: Sequence[Sequence[str]], max_length: int, special: Sequence[str] = ()
+    tokenizer: Any, batch: Sequence[Sequence[str]], max_length: int, markers: Sequence[str] | None = None
 ) -> list[Window]:
-    """Each list of words in ``batch`` as sub-word windows of at most ``max_length``; a longer one becomes
-    overlapping windows that repeat a quarter of the window (the tokenizer's ``return_overflowing_tokens``).
-    Words in ``special`` (the layout markers) get the shape "special"."""
+    """Each list of words in ``batch`` (page words, with ``markers`` for a line break and a tab) as sub-word windows
+    of at most ``max_length`` with the tokenizer's special tokens.  A longer one becomes overlapping windows: each
+    ends at a line break where one falls in its last half, else at a word's edge, and the next begins about a
+    quarter of a window back, at the start of a line where one falls in the window's last half, else of a word."""
     batch = [list(words) or [""] for words in batch]  # an empty text still gets an intent; it has no entities
+    # verbose=False: a whole email is longer than the model reads at once, which is what the windows are for.
     enc = tokenizer(
-        batch,
-        is_split_into_words=True,
-        truncation=True,
-        max_length=max_length,
-        stride=max_length // 4,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
+        batch, is_split_into_words=True, add_special_tokens=False, return_offsets_mapping=True, verbose=False
     )
-    special = set(special)
+    before, after = special_tokens_around(tokenizer)
+    room = max(2, max_length - len(before) - len(after))
+    line_marker, special = (markers or [None])[0], set(markers or ())
     windows = []
-    for i, source in enumerate(enc["overflow_to_sample_mapping"]):
-        words, word_ids = batch[source], enc.word_ids(i)
-        first, shapes = [], []
-        for word_id, (start, end) in zip(word_ids, enc["offset_mapping"][i], strict=True):
-            # start == 0: the word's first sub-word (a window may begin with the rest of a word).
-            first.append(word_id is not None and start == 0)
-            word = words[word_id] if word_id is not None else ""
-            shapes.append(SHAPE_IDS["special"] if word in special else shape_of(word[start:end]))
-        windows.append(Window(source, enc["input_ids"][i], word_ids, first, shapes))
+    for source, words in enumerate(batch):
+        ids, word_ids, offsets = enc["input_ids"][source], enc.word_ids(source), enc["offset_mapping"][source]
+        first = [word_id is not None and start == 0 for word_id, (start, _) in zip(word_ids, offsets, strict=True)]
+        shapes = [
+            SHAPE_IDS["special"] if words[w] in special else shape_of(words[w][a:b])
+            for w, (a, b) in zip(word_ids, offsets, strict=True)
+        ]
+        edges = [i for i in range(1, len(ids)) if first[i]]  # where a window may end or the next begin
+        lines = {i for i in edges if words[word_ids[i - 1]] == line_marker}
+        start = 0
+        while True:
+            end = len(ids)
+            if end - start > room:
+                inside = [i for i in edges if start + room // 2 < i <= start + room]
+                end = max([i for i in inside if i in lines] or inside or [start + room])
+            window = slice(start, end)
+            windows.append(
+                Window(
+                    source,
+                    before + ids[window] + after,
+                    [None] * len(before) + word_ids[window] + [None] * len(after),
+                    [False] * len(before) + first[window] + [False] * len(after),
+                    [SHAPE_IDS["special"]] * len(before) + shapes[window] + [SHAPE_IDS["special"]] * len(after),
+                )
+            )
+            if end >= len(ids):
+                break
+            # The next window repeats about a quarter of this one: from the line start nearest to that point
+            # within the last half, else from the first word edge in the last quarter.
+            quarter = end - room // 4
+            back_lines = [i for i in lines if end - room // 2 <= i < end]
+            back_words = [i for i in edges if quarter <= i < end]
+            nearest = min(back_lines, key=lambda i: abs(i - quarter)) if back_lines else None
+            start = max(start + 1, nearest if nearest is not None else min(back_words or [quarter]))
     return windows
 
 

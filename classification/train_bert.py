@@ -153,7 +153,7 @@ def prepare(dataset, tokenizer, max_length: int, markers: list[str] | None, insi
             words, index = page_words(text, token_offsets(text, tokens), markers)
             pages.append(words)
             labels.append([tags[i] if i is not None else None for i in index])  # a marker is no word: no label
-        windows = encode_windows(tokenizer, pages, max_length, markers or ())
+        windows = encode_windows(tokenizer, pages, max_length, markers)
         # batched map may return more rows than it got; remove_columns drops the originals, which no longer align.
         return {
             "input_ids": [w.input_ids for w in windows],

@@ -382,6 +382,12 @@ def without_masked_lines(view: str) -> tuple[str, list[int]]:
     return "".join(kept), where
 
 
+def gold_messages(examples: Sequence[dict[str, Any]]) -> list[Message]:
+    """Each gold example's text as the infer scripts read a pasted message: transport and MIME header lines masked
+    in place, so that predicted offsets (mapped back by ``predict_messages``) index the gold text."""
+    return [Message(x["text"], mask_transport_headers(x["text"]), {"id": x.get("id")}) for x in examples]
+
+
 def predict_messages(tagger: Any, messages: Sequence[Message], **kwargs: Any) -> list[dict[str, Any]]:
     """``tagger.predict`` on the readable messages; one prediction per message, in order.
 

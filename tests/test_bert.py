@@ -30,9 +30,9 @@ from classification.joint import (
     load_checkpoint,
     packaged_encoder_path,
 )
-from classification.reading import encode_windows
+from classification.reading import encode_windows, layout_markers, page_words
 from datasets import Dataset
-from small_lm.data import bio_labels, load_dataset_file
+from small_lm.data import bio_labels, load_dataset_file, tokenize
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -255,7 +255,26 @@ def test_long_examples_are_trained_in_overlapping_windows(tmp_path: Path):
                 assert LABELS[window["labels"][position]] == label_of[word]
                 carried.add(word)
     assert carried == set(words), "every word's label is carried by some window"
-    assert starts_inside_a_word and starts_inside_an_entity, "the test must cover windows cut inside words/entities"
+    assert not starts_inside_a_word, "a window begins at a word's edge"
+    assert starts_inside_an_entity, "the test must cover windows that begin inside an entity"
+
+
+def test_long_pages_are_cut_into_windows_at_line_breaks(tmp_path: Path):
+    """A window ends at a line break where one falls in its last half, and the next begins at a line's start."""
+    tokenizer = tiny_tokenizer(tmp_path / "tokenizer")
+    markers, _ = layout_markers(tokenizer)
+    text = "\n".join(f"line {i} of the notes, item {i % 7}" for i in range(60))
+    words, _ = page_words(text, [(s, e) for _, s, e in tokenize(text)], markers)
+    windows = encode_windows(tokenizer, [words], 64, markers)
+    assert len(windows) > 5
+    for window in windows:
+        assert len(window.input_ids) <= 64
+        inner = [w for w in window.word_ids if w is not None]
+        assert words[inner[0]] == "line", "each window begins at the start of a line"
+        if window is not windows[-1]:
+            assert words[inner[-1]] == markers[0], "and a window that is not the last ends at a line break"
+    seen = {w for window in windows for w in window.word_ids if w is not None}
+    assert seen == set(range(len(words))), "together the windows hold every word"
 
 
 def test_training_keeps_the_best_evaluation_not_the_last(
