@@ -42,7 +42,7 @@ from transformers.utils import ModelOutput
 
 from classification.bio_decoding import BioDecoder
 from classification.reading import SHAPES, encode_windows, inside_label_ids, line_starts, page_words
-from small_lm.data import ADDRESS_RE, bio_to_spans, tokenize
+from small_lm.data import bio_to_spans, tokenize
 from small_lm.hub import HubError, resolve_model
 
 FAMILY = "joint-bert"  # the family's one spelling: JointConfig.model_type, small_lm.json, the evaluator's tables
@@ -449,8 +449,7 @@ class JointTagger:
             if (token := index[page_word]) is not None:  # None: a layout marker, not a word of the text
                 scores[token] = score
         if self.decoder is not None:
-            is_address = [ADDRESS_RE.fullmatch(text, s, e) is not None for s, e in offsets]
-            label_ids = self.decoder.decode(scores, line_starts(text, offsets), is_address)
+            label_ids = self.decoder.decode(scores, [text[s:e] for s, e in offsets], line_starts(text, offsets))
         else:
             label_ids = scores.argmax(1)
         tags = [self.labels[i] for i in label_ids]

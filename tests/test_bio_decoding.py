@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from classification.bio_decoding import BioDecoder
-from small_lm.data import bio_labels, check_iob2
+from small_lm.data import bio_labels, bio_to_spans, check_iob2
 
 LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
 
@@ -23,63 +23,98 @@ def scores_for(*rows: dict[str, float]) -> np.ndarray:
     return np.log(out)
 
 
-def tags(ids) -> list[str]:
-    return [LABELS[i] for i in ids]
+def decode(scores: np.ndarray, words: list[str], line_start: list[bool]) -> list[str]:
+    return [LABELS[i] for i in BioDecoder(LABELS).decode(scores, words, line_start)]
 
 
 def test_an_inside_tag_after_o_becomes_a_span_that_begins():
-    # "move it to | Thursday | March 6": argmax O, I-DATE, I-DATE (what per-word argmax decoded as three pieces).
+    # "to Thursday March": argmax O, I-DATE, I-DATE (what per-word argmax decoded as pieces of one date).
     scores = scores_for({"O": 0.9}, {"I-DATE": 0.6, "B-DATE": 0.3}, {"I-DATE": 0.8})
-    assert tags(scores.argmax(1)) == ["O", "I-DATE", "I-DATE"], "the case must start from an invalid argmax"
-    assert tags(BioDecoder(LABELS).decode(scores, [True, False, False], [False] * 3)) == ["O", "B-DATE", "I-DATE"]
+    assert [LABELS[i] for i in scores.argmax(1)] == ["O", "I-DATE", "I-DATE"], "the case starts from invalid tags"
+    assert decode(scores, ["to", "Thursday", "March"], [True, False, False]) == ["O", "B-DATE", "I-DATE"]
 
 
 def test_a_span_takes_the_type_that_scores_best_over_all_of_it():
     # B-DATE then I-TIME I-TIME: a type flip inside one span; over the three words TIME scores better.
     scores = scores_for({"B-DATE": 0.5, "B-TIME": 0.45}, {"I-TIME": 0.9}, {"I-TIME": 0.9})
-    assert tags(BioDecoder(LABELS).decode(scores, [True, False, False], [False] * 3)) == ["B-TIME", "I-TIME", "I-TIME"]
+    assert decode(scores, ["2", ":", "30"], [True, False, False]) == ["B-TIME", "I-TIME", "I-TIME"]
 
 
 def test_no_entity_crosses_a_line_break():
     # "Pamela Ortiz \n Lee Chen": a name on each line, the model's argmax running on across the break.
     scores = scores_for({"B-NAME": 0.9}, {"I-NAME": 0.9}, {"I-NAME": 0.9}, {"I-NAME": 0.9})
-    decoded = tags(BioDecoder(LABELS).decode(scores, [True, False, True, False], [False] * 4))
+    decoded = decode(scores, ["Pamela", "Ortiz", "Lee", "Chen"], [True, False, True, False])
     assert decoded == ["B-NAME", "I-NAME", "B-NAME", "I-NAME"]
 
 
-def test_an_address_is_an_email_or_nothing_never_a_name():
+def test_an_address_is_an_email_of_its_own_or_nothing_never_a_name():
     scores = scores_for({"B-NAME": 0.7, "B-EMAIL": 0.2}, {"B-NAME": 0.9, "O": 0.08})
-    decoded = tags(BioDecoder(LABELS).decode(scores, [True, False], [True, True]))
-    assert decoded == ["B-EMAIL", "O"]
+    assert decode(scores, ["ann.lee@corp.example", "ravi@corp.example"], [True, False]) == ["B-EMAIL", "O"]
+    # "ann@corp.example > @NOTES": the routing after it does not join the address.
+    scores = scores_for({"B-EMAIL": 0.9}, {"I-EMAIL": 0.6, "O": 0.3}, {"I-EMAIL": 0.9}, {"I-EMAIL": 0.9})
+    assert decode(scores, ["ann@corp.example", ">", "@", "NOTES"], [True, False, False, False])[:3] == [
+        "B-EMAIL", "O", "O"
+    ]  # fmt: skip
+
+
+def test_an_entity_neither_begins_nor_ends_on_a_lone_punctuation_mark():
+    # "Baker , Ann" is one NAME; "Baker ," is not one, and neither is ", Ann".
+    scores = scores_for({"B-NAME": 0.9}, {"I-NAME": 0.6, "O": 0.3}, {"O": 0.6, "I-NAME": 0.3})
+    assert decode(scores, ["Baker", ",", "Ann"], [True, False, False]) == ["B-NAME", "O", "O"]
+    scores = scores_for({"O": 0.9}, {"B-NAME": 0.6, "O": 0.3}, {"I-NAME": 0.6, "B-NAME": 0.3})
+    assert decode(scores, ["to", ",", "Ann"], [True, False, False]) == ["O", "O", "B-NAME"]
+    scores = scores_for({"B-NAME": 0.9}, {"I-NAME": 0.9}, {"I-NAME": 0.9})  # "Baker Jr ." may end on the period
+    assert decode(scores, ["Baker", "Jr", "."], [True, False, False]) == ["B-NAME", "I-NAME", "I-NAME"]
 
 
 def test_a_valid_argmax_is_returned_as_it_is():
     scores = scores_for({"B-NAME": 0.9}, {"I-NAME": 0.8}, {"O": 0.9}, {"B-TIME": 0.7})
-    assert tags(BioDecoder(LABELS).decode(scores, [True, False, False, False], [False] * 4)) == [
+    assert decode(scores, ["Ann", "Lee", "at", "3pm"], [True, False, False, False]) == [
         "B-NAME", "I-NAME", "O", "B-TIME"
     ]  # fmt: skip
 
 
-def brute_force(scores: np.ndarray, labels: list[str], line_start: list[bool]) -> float:
-    """The best total score over every tag sequence that is IOB2-valid and breaks at each line start."""
+def lone_mark(word: str) -> bool:
+    return len(word) == 1 and not word.isalnum()
+
+
+def allowed(labels: list[str], words: list[str], line_start: list[bool]) -> bool:
+    """The rules, written from the spans: valid IOB2; no span over a line break, on an address unless EMAIL, or
+    beginning or ending on a lone punctuation mark (but a final "." or ")")."""
+    if check_iob2(labels):
+        return False
+    offsets = [(i, i + 1) for i in range(len(words))]
+    for span in bio_to_spans(offsets, labels):
+        inside = range(span.start, span.end)
+        if any(line_start[i] for i in inside[1:]):
+            return False
+        addresses = [i for i in inside if "@" in words[i]]
+        if addresses and (span.type != "EMAIL" or len(inside) > 1):
+            return False
+        first, last = words[span.start], words[span.end - 1]
+        if lone_mark(first) or (lone_mark(last) and last not in ".)"):
+            return False
+    return True
+
+
+def brute_force(scores: np.ndarray, labels: list[str], words: list[str], line_start: list[bool]) -> float:
+    """The best total score over every allowed tag sequence."""
     best = -np.inf
     for seq in itertools.product(range(len(labels)), repeat=len(scores)):
-        named = [labels[i] for i in seq]
-        if check_iob2(named) or any(s and t.startswith("I-") for s, t in zip(line_start, named, strict=True)):
-            continue
-        best = max(best, float(scores[np.arange(len(seq)), list(seq)].sum()))
+        if allowed([labels[i] for i in seq], words, line_start):
+            best = max(best, float(scores[np.arange(len(seq)), list(seq)].sum()))
     return best
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_the_decoder_finds_the_best_valid_sequence(seed: int):
+def test_the_decoder_finds_the_best_allowed_sequence(seed: int):
     rng = np.random.default_rng(seed)
-    labels = bio_labels(["DATE", "NAME"])
+    labels = bio_labels(["DATE", "EMAIL"])
     n = int(rng.integers(1, 7))
     scores = np.log(rng.dirichlet(np.ones(len(labels)) * 0.3, size=n))
+    words = [str(w) for w in rng.choice(["ann", "lee", ",", ".", ")", "-", "ann@corp.example"], size=n)]
     line_start = [True, *(bool(x) for x in rng.random(n - 1) < 0.3)]
-    decoded = BioDecoder(labels).decode(scores, line_start, [False] * n)
-    named = [labels[i] for i in decoded]
-    assert check_iob2(named) is None
-    assert not any(s and t.startswith("I-") for s, t in zip(line_start, named, strict=True))
-    assert scores[np.arange(n), decoded].sum() == pytest.approx(brute_force(scores, labels, line_start))
+    decoded = [labels[i] for i in BioDecoder(labels).decode(scores, words, line_start)]
+    assert allowed(decoded, words, line_start)
+    chosen = scores[np.arange(n), [labels.index(t) for t in decoded]].sum()
+    assert chosen == pytest.approx(brute_force(scores, labels, words, line_start))
