@@ -7,6 +7,8 @@
    part of the EMAIL), never joined to the words around it.
 4. An entity neither begins nor ends on a lone punctuation mark ("Baker ," is no NAME; "Baker, Ann" is), but for
    a final "." or ")" ("Jr.", "3 p.m.", "10am (CT)").
+5. An EMAIL is an address, written or spoken (``is_address``): what is left of a mail system's routing string
+   ("@NOTES", "HQ@CORP") once the rules above have run is no EMAIL.
 
 The rules are hard (allowed or not), so when the per-word argmax already keeps them it is the best sequence and
 no search runs: most short texts cost one check.  The same code serves the torch and ONNX backends (it runs on
@@ -15,6 +17,7 @@ numpy arrays of log-probabilities after either).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +26,12 @@ from small_lm.data import ADDRESS_RE
 
 NEG = -np.inf
 ENDS_ENTITIES = ".)"  # the punctuation marks an entity may end with
+SPOKEN_ADDRESS_RE = re.compile(r"\bat\b.+\bdot\b", re.IGNORECASE)  # "joe at example dot com"
+
+
+def is_address(text: str) -> bool:
+    """Whether an EMAIL's text holds an address as written ("ana@example.com") or spoken ("ana at x dot com")."""
+    return ADDRESS_RE.search(text) is not None or SPOKEN_ADDRESS_RE.search(text) is not None
 
 
 def word_rules(words: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ from transformers import (
 from transformers.configuration_utils import SubConfigSpec
 from transformers.utils import ModelOutput
 
-from classification.bio_decoding import BioDecoder
+from classification.bio_decoding import BioDecoder, is_address
 from classification.reading import SHAPES, encode_windows, inside_label_ids, line_starts, page_words
 from small_lm.data import bio_to_spans, tokenize
 from small_lm.hub import HubError, resolve_model
@@ -458,6 +458,8 @@ class JointTagger:
         last_word = {end: i for i, (_, end) in enumerate(offsets)}
         entities = []
         for span in bio_to_spans(offsets, tags):
+            if self.decoder is not None and span.type == "EMAIL" and not is_address(text[span.start : span.end]):
+                continue  # rule 5 of bio_decoding: a routing string's rest is no EMAIL
             inside = chosen[first_word[span.start] : last_word[span.end] + 1]
             entities.append(
                 {

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from classification.bio_decoding import BioDecoder
+from classification.bio_decoding import BioDecoder, is_address
 from small_lm.data import bio_labels, bio_to_spans, check_iob2
 
 LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
@@ -118,3 +118,12 @@ def test_the_decoder_finds_the_best_allowed_sequence(seed: int):
     assert allowed(decoded, words, line_start)
     chosen = scores[np.arange(n), [labels.index(t) for t in decoded]].sum()
     assert chosen == pytest.approx(brute_force(scores, labels, words, line_start))
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [("ann.lee@corp.example", True), ("joe at example dot com", True), ("Ann Lee at Corp", False),
+     ("@NOTES", False), ("HQ@CORP", False), ("Lee", False)],
+)  # fmt: skip
+def test_an_email_is_an_address_written_or_spoken(text: str, address: bool):
+    assert is_address(text) is address

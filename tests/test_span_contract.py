@@ -97,19 +97,23 @@ def test_every_model_output_keeps_the_contract_through_predict_messages():
             assert message.view[e["start"] : e["end"]] == e["text"]
 
 
-class EverythingIsAName:
-    """A model whose every sub-word says I-NAME (B-NAME second): its per-word argmax reads a page as one NAME."""
+class EverythingIs:
+    """A model whose every sub-word says I-``kind`` (B-``kind`` second): its per-word argmax reads a page as one
+    entity of that kind."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_) -> JointOutput:
         logits = torch.zeros(*input_ids.shape, len(LABELS))
-        logits[..., LABELS.index("I-NAME")] = 5.0
-        logits[..., LABELS.index("B-NAME")] = 3.0
+        logits[..., LABELS.index(f"I-{self.kind}")] = 5.0
+        logits[..., LABELS.index(f"B-{self.kind}")] = 3.0
         return JointOutput(logits=logits, intent_logits=torch.zeros(input_ids.shape[0], 2))
 
 
-def scripted_tagger(tmp_path: Path, constrained: bool = True) -> JointTagger:
+def scripted_tagger(tmp_path: Path, constrained: bool = True, kind: str = "NAME") -> JointTagger:
     meta = {"labels": LABELS, "intents": ["inquiry", "cancel"], "subword_labels": "all"}
-    return JointTagger(EverythingIsAName(), tiny_tokenizer(tmp_path / "tok"), meta, constrained=constrained)
+    return JointTagger(EverythingIs(kind), tiny_tokenizer(tmp_path / "tok"), meta, constrained=constrained)
 
 
 def test_the_joint_model_decodes_a_page_line_by_line_and_addresses_as_emails(tmp_path: Path):
@@ -122,6 +126,11 @@ def test_the_joint_model_decodes_a_page_line_by_line_and_addresses_as_emails(tmp
     assert {"Pamela Ortiz", "Lee Chen", "RAVI NAIR", "Pam"} <= lines, "one name a line stays one entity a line"
     for e in page["entities"]:
         assert e["type"] != "NAME" or "@" not in e["text"], f"an address inside a NAME: {e['text']!r}"
+
+
+def test_an_email_is_an_address_never_the_routing_around_one(tmp_path: Path):
+    (prediction,) = scripted_tagger(tmp_path, kind="EMAIL").predict(["cc: Ann Lee/NYC/ACME@ACME, lee@corp.example"])
+    assert [e["text"] for e in prediction["entities"]] == ["lee@corp.example"]
 
 
 def test_hidden_header_lines_never_join_the_words_around_them(tmp_path: Path):
