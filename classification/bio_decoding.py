@@ -1,4 +1,4 @@
-"""Valid BIO tags from the joint model's word scores: the best sequence under four rules, by Viterbi.
+"""Valid BIO tags from the joint model's word scores: the best sequence under these rules, by Viterbi.
 
 1. ``I-X`` follows only ``B-X`` or ``I-X`` (per-word argmax can give ``O I-NAME`` or ``B-DATE I-TIME``; here an
    entity's type is the one that scores best over the whole span).
@@ -7,12 +7,13 @@
    part of the EMAIL), never joined to the words around it.
 4. An entity neither begins nor ends on a lone punctuation mark ("Baker ," is no NAME; "Baker, Ann" is), but for
    a final "." or ")" ("Jr.", "3 p.m.", "10am (CT)").
-5. An EMAIL is an address, written or spoken (``is_address``): what is left of a mail system's routing string
-   ("@NOTES", "HQ@CORP") once the rules above have run is no EMAIL.
+5. A NAME holds at most one comma ("Baker, Ann K." does; "Baker, Ann, Lee, Chen" is two NAMEs, never one).
+6. An EMAIL is an address, written or spoken (``is_address``): what is left of a mail system's routing string
+   ("@NOTES", "HQ@CORP") once the rules above have run is no EMAIL (``JointTagger`` drops such spans).
 
-The rules are hard (allowed or not), so when the per-word argmax already keeps them it is the best sequence and
-no search runs: most short texts cost one check.  The same code serves the torch and ONNX backends (it runs on
-numpy arrays of log-probabilities after either).
+Rules 1-5 are hard (allowed or not), so when the per-word argmax already keeps them it is the best sequence and
+no search runs: most short texts cost one check.  The search runs over the labels plus, for NAME, a second inside
+state "after its comma".  The same code serves the torch and ONNX backends (numpy arrays of log-probabilities).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from small_lm.data import ADDRESS_RE
 
 NEG = -np.inf
 ENDS_ENTITIES = ".)"  # the punctuation marks an entity may end with
+ONE_COMMA = ("NAME",)  # entity types that hold at most one comma
 SPOKEN_ADDRESS_RE = re.compile(r"\bat\b.+\bdot\b", re.IGNORECASE)  # "joe at example dot com"
 
 
@@ -47,16 +49,34 @@ class BioDecoder:
 
     def __init__(self, labels: Sequence[str]):
         self.labels = list(labels)
-        begin = [self.labels.index(f"B-{label[2:]}") if label.startswith("I-") else -1 for label in self.labels]
-        self.begin_of = np.array(begin)
-        self.inside = np.flatnonzero(self.begin_of >= 0)  # the I- labels
-        self.inside_begin = self.begin_of[self.inside]  # and the B- label of each
-        self.is_inside = self.begin_of >= 0
+        index = {label: i for i, label in enumerate(self.labels)}
+        self.outside = index["O"]
+        self.is_inside = np.array([label.startswith("I-") for label in self.labels])
         self.is_begin = np.array([label.startswith("B-") for label in self.labels])
-        self.outside = self.labels.index("O")
         # What an address may not be: any entity label but EMAIL's (only when EMAIL is a label at all).
-        has_email = "B-EMAIL" in self.labels
+        has_email = "B-EMAIL" in index
         self.not_for_address = np.array([has_email and label != "O" and label[2:] != "EMAIL" for label in labels])
+        # Search states: the labels, then an "after its comma" inside state for each ONE_COMMA type.
+        limited = [t for t in ONE_COMMA if f"I-{t}" in index]
+        self.state_label = np.array([*range(len(self.labels)), *(index[f"I-{t}"] for t in limited)])
+        size = len(self.state_label)
+        self.inside_states = self.is_inside[self.state_label]
+        self.opens = ~self.inside_states  # O and B-X: states that any label of a word an entity may end on precedes
+        # Allowed steps (from state, to state), for a word that is a comma and for any other word.
+        self.steps = {True: np.full((size, size), NEG), False: np.full((size, size), NEG)}
+        for steps in self.steps.values():
+            steps[:, self.opens] = 0.0
+        for label in self.labels:
+            if not label.startswith("I-"):
+                continue
+            begin, inside = index[f"B-{label[2:]}"], index[label]
+            if label[2:] in limited:
+                after = len(self.labels) + limited.index(label[2:])
+                self.steps[False][[begin, inside, after], [inside, inside, after]] = 0.0  # no comma yet / still one
+                self.steps[True][[begin, inside], [after, after]] = 0.0  # the one comma
+            else:
+                for comma in (True, False):
+                    self.steps[comma][[begin, inside], [inside, inside]] = 0.0
 
     def decode(self, scores: np.ndarray, words: Sequence[str], line_start: Sequence[bool]) -> np.ndarray:
         """Label ids, one per word, for ``scores`` (words x labels, log-probabilities) of ``words``."""
@@ -68,49 +88,54 @@ class BioDecoder:
         line_start = np.asarray(line_start, dtype=bool) | address | np.append(False, address[:-1])
         scores[np.ix_(address, self.not_for_address)] = NEG
         scores[np.ix_(~may_begin, self.is_begin)] = NEG
+        comma = np.array([w == "," for w in words], dtype=bool)
         tags = scores.argmax(1)
-        if self.is_valid(tags, line_start, may_end):
+        if self.is_valid(tags, line_start, may_end, comma):
             return tags
-        return self._viterbi(scores, line_start, may_end)
+        return self._viterbi(scores, line_start, may_end, comma)
 
-    def is_valid(self, tags: np.ndarray, line_start: np.ndarray, may_end: np.ndarray) -> bool:
-        """True when every ``I-X`` in ``tags`` continues a ``B-X``/``I-X`` on the same line and every entity ends
-        on a word it may end on."""
+    def is_valid(self, tags: np.ndarray, line_start: np.ndarray, may_end: np.ndarray, comma: np.ndarray) -> bool:
+        """Whether ``tags`` keep rules 1, 2, 4 and 5 (the masked scores keep 3 and the begin half of 4)."""
+        inside = self.is_inside[tags]
         entity = tags != self.outside
-        continued = np.append(self.is_inside[tags[1:]], False)  # the next word goes on with the same entity
-        if np.any(entity & ~continued & ~may_end):
+        if np.any(entity & ~np.append(inside[1:], False) & ~may_end):  # an entity that ends where none may
             return False
-        at = np.flatnonzero(self.is_inside[tags])
+        at = np.flatnonzero(inside)
         if len(at) == 0:
             return True
         if at[0] == 0 or line_start[at].any():
             return False
-        previous, current = tags[at - 1], tags[at]
-        return bool(np.all((previous == current) | (previous == self.begin_of[current])))
+        previous, current = self.labels_of(tags[at - 1]), self.labels_of(tags[at])
+        if any(p == "O" or p[2:] != c[2:] for p, c in zip(previous, current, strict=True)):
+            return False
+        commas = 0  # rule 5, over the entities of a limited type
+        for tag, is_comma in zip(self.labels_of(tags), comma, strict=True):
+            commas = (commas if tag.startswith("I-") else 0) + bool(is_comma and tag[2:] in ONE_COMMA)
+            if commas > 1:
+                return False
+        return True
 
-    def _viterbi(self, scores: np.ndarray, line_start: np.ndarray, may_end: np.ndarray) -> np.ndarray:
-        n, size = scores.shape
-        back = np.zeros((n, size), dtype=np.int64)
-        best = scores[0].copy()
-        best[self.inside] = NEG
+    def labels_of(self, ids: np.ndarray) -> list[str]:
+        return [self.labels[i] for i in ids]
+
+    def _viterbi(self, scores: np.ndarray, line_start: np.ndarray, may_end: np.ndarray, comma: np.ndarray):
+        n = len(scores)
+        emit = scores[:, self.state_label]  # each state scores as its label
+        back = np.zeros((n, len(self.state_label)), dtype=np.int64)
+        best = emit[0].copy()
+        best[self.inside_states] = NEG
         for t in range(1, n):
-            # O and B-X may follow any label of a word an entity may end on, else only O.  I-X follows B-X or
-            # I-X, never across a line break.
-            top = int(best.argmax()) if may_end[t - 1] else self.outside
-            came = np.full(size, best[top])
-            back[t] = top
+            step = best[:, None] + self.steps[bool(comma[t])]
+            if not may_end[t - 1]:  # the word before may not end an entity: only O opens what comes next
+                step[np.ix_(self.state_label != self.outside, self.opens)] = NEG
             if line_start[t]:
-                came[self.inside] = NEG
-            else:
-                from_begin, from_inside = best[self.inside_begin], best[self.inside]
-                stay = from_inside > from_begin
-                came[self.inside] = np.where(stay, from_inside, from_begin)
-                back[t, self.inside] = np.where(stay, self.inside, self.inside_begin)
-            best = came + scores[t]
+                step[:, self.inside_states] = NEG
+            back[t] = step.argmax(0)
+            best = step.max(0) + emit[t]
         if not may_end[-1]:
-            best[np.arange(size) != self.outside] = NEG
+            best[self.state_label != self.outside] = NEG
         path = np.zeros(n, dtype=np.int64)
         path[-1] = int(best.argmax())
         for t in range(n - 1, 0, -1):
             path[t - 1] = back[t, path[t]]
-        return path
+        return self.state_label[path]
