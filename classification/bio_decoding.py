@@ -84,10 +84,13 @@ class BioDecoder:
         if len(scores) == 0:
             return np.zeros(0, dtype=np.int64)
         address, may_begin, may_end = word_rules(words)
-        # An address stands alone: no entity goes on into it or out of it, as none goes on over a line break.
-        line_start = np.asarray(line_start, dtype=bool) | address | np.append(False, address[:-1])
-        scores[np.ix_(address, self.not_for_address)] = NEG
-        scores[np.ix_(~may_begin, self.is_begin)] = NEG
+        line_start = np.array(line_start, dtype=bool)
+        if address.any():  # an address stands alone: no entity goes on into it or out of it, as over a line break
+            line_start[address] = True
+            line_start[1:] |= address[:-1]
+            scores[np.ix_(address, self.not_for_address)] = NEG
+        if not may_begin.all():
+            scores[np.ix_(~may_begin, self.is_begin)] = NEG
         comma = np.array([w == "," for w in words], dtype=bool)
         tags = scores.argmax(1)
         if self.is_valid(tags, line_start, may_end, comma):
