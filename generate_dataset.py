@@ -7,7 +7,7 @@ Two backends write the same dataset file (see ``small_lm/data.py`` and ``small_l
   llama.cpp) for messages with their intent and entity *strings*, using structured outputs.  Offsets and BIO
   tags are computed here, so a model never has to count characters; answers that do not line up are
   rejected and counted by reason.
-- ``offline``: the template generator in ``small_lm/offline.py``; no network, seconds for thousands.
+- ``offline``: the template generator in ``small_lm/generation/offline/``; no network, seconds for thousands.
 
 It can also label your own messages (``--annotate inbox.mbox``: the chat model labels each one under the
 guideline, the labels are aligned here) and send its requests through the OpenAI Batch API at half the price

@@ -17,7 +17,7 @@ import time
 
 from small_lm.cli import HelpFormatter
 from small_lm.generation.flags import style_mix
-from small_lm.offline import generate_offline
+from small_lm.generation.offline.messages import generate_offline
 from small_lm.styles import default_mix, format_mix
 
 

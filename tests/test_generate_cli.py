@@ -157,16 +157,16 @@ def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
 
 
 def test_offline_backend_gets_the_styles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import small_lm.offline
+    from small_lm.generation.offline import messages
 
     calls = []
-    real = small_lm.offline.generate_offline
+    real = messages.generate_offline
 
     def recording(*args: object, **kwargs: object) -> list[dict]:
         calls.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(small_lm.offline, "generate_offline", recording)
+    monkeypatch.setattr(messages, "generate_offline", recording)
     argv = ["--backend", "offline", "--num-examples", "20", "--output", str(tmp_path / "out.json")]
     assert main([*argv, "--styles", "chat=1,invitation=3"]) == 0
     assert calls == [{"styles": {"chat": 0.25, "invitation": 0.75}}]

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from classification.joint import JointOutput, JointTagger
 from classification.reading import SHAPE_IDS, page_words, shape_of
 from small_lm.data import bio_labels, tokenize
+from small_lm.generation.offline.layouts import MESSAGE_BUILDERS
+from small_lm.generation.offline.messages import generate_offline
 from small_lm.io import keep_span_contract
 from small_lm.mail import from_text, predict_messages, read_messages
-from small_lm.offline import MESSAGE_BUILDERS, generate_offline
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 PAGE = FIXTURES / "page.txt"

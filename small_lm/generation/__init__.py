@@ -15,7 +15,8 @@
 - ``journal``: answers kept on disk in the Batch API's output format, read back by a rerun.
 - ``runs``: ``--annotate`` (synchronous or ``--batch``) and generation with ``--batch``.
 - ``sending``: what a run says before it sends anything (counts, host, cost estimate) and its question.
-- ``offline_backend``: the template generator of ``small_lm/offline.py``, checked like any other source.
+- ``offline``: the template generator, a package of data and engine; ``offline_backend``: its examples, checked
+  like any other source's.
 - ``output``: the finished dataset file (shuffle, split, ``--mix``, atomic write) and the run's summary.
 - ``flags``: the command's flags; ``cli``: its ``main``.
 """

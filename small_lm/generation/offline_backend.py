@@ -1,9 +1,7 @@
-"""The offline backend: the template generator of ``small_lm/offline.py``, checked like any other source.
+"""The offline backend: the template generator of ``small_lm/generation/offline/``, checked like any other source.
 
-The templates have real values for a fixed set of entity types.  Any other type gets only a made-up placeholder
-clause ("my foo is FOO-12345") in the short styles and nothing at all in the whole-email styles: a dataset a
-model learns nothing true from.  A chat model can tag any type it is told of, so such a run is refused with a
-pointer to the openai backend.
+The templates have values for a fixed set of entity types (``ENTITY_TYPES``); a chat model can tag any type it
+is told of, so a run that asks for another type is refused with a pointer to the openai backend.
 """
 
 from __future__ import annotations
@@ -12,9 +10,7 @@ from collections.abc import Sequence
 
 from small_lm.data import DatasetError, bio_labels, validate_example
 from small_lm.generation import GenerationError
-
-# The entity types small_lm/offline.py has real values for (tests/test_offline.py checks this against it).
-OFFLINE_ENTITY_TYPES = ("DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE")
+from small_lm.generation.offline import ENTITY_TYPES as OFFLINE_ENTITY_TYPES
 
 
 def check_offline_entity_types(entity_types: Sequence[str]) -> None:
@@ -37,11 +33,11 @@ def generate_offline_examples(
 ) -> list[dict]:
     """``num_examples`` examples from the template generator, each validated against the format."""
     check_offline_entity_types(entity_types)
-    # Imported here: the word lists and Faker take a second to load, which an openai run does not need.
-    from small_lm import offline
+    # Imported here: the engine loads Faker, which an openai run does not need.
+    from small_lm.generation.offline import messages
 
     try:
-        examples = offline.generate_offline(num_examples, seed, list(entity_types), list(intents), styles=styles)
+        examples = messages.generate_offline(num_examples, seed, list(entity_types), list(intents), styles=styles)
     except (ValueError, RuntimeError) as err:
         raise GenerationError(f"offline generator: {err}") from None
     labels = bio_labels(entity_types)
