@@ -38,8 +38,9 @@ from tqdm import tqdm
 
 from causal_slms.slm import FAMILY as SLM_FAMILY
 from causal_slms.slm import ModelError, SlmTagger, is_slm_checkpoint
-from classification.joint import FAMILY as JOINT_FAMILY
-from classification.joint import CheckpointError, JointTagger, is_joint_checkpoint, is_old_format_checkpoint
+from classification.checkpoint import FAMILY as JOINT_FAMILY
+from classification.checkpoint import CheckpointError, is_joint_checkpoint, is_old_format_checkpoint
+from classification.joint import JointTagger
 from small_lm.cli import CliError, HelpFormatter, add_option, exits_on
 from small_lm.data import DatasetError, bio_to_spans, read_dataset_file, token_offsets
 from small_lm.mail import gold_messages, predict_messages, without_masked_lines

@@ -26,16 +26,16 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer
 
-from classification.joint import (
+from classification.checkpoint import (
     MARKER_FILE,
     WEIGHTS_FILE,
     CheckpointError,
-    JointModel,
     check_weights_file,
     is_joint_checkpoint,
     is_old_format_checkpoint,
     joint_config,
 )
+from classification.joint import JointModel
 from small_lm.cli import HelpFormatter
 
 TRAINING_KEYS = ("dataset", "loaded_from", "max_length")  # what small_lm.json recorded about the training run

@@ -13,7 +13,8 @@ import sys
 
 from transformers import AutoConfig, pipeline
 
-from classification.joint import DEFAULT_BASE, CheckpointError, resolve_encoder
+from classification.checkpoint import CheckpointError
+from classification.encoder import DEFAULT_BASE, resolve_encoder
 from small_lm.cli import HelpFormatter, exits_on
 
 SAMPLE = (

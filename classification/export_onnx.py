@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from classification.joint import WEIGHTS_FILE, CheckpointError, load_checkpoint
+from classification.checkpoint import WEIGHTS_FILE, CheckpointError
+from classification.joint import load_checkpoint
 from classification.onnx_backend import ONNX_FILES, OUTPUT_NAMES, SOURCE_KEY, input_names, weights_digest
 from small_lm.cli import exits_on
 

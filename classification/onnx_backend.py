@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from classification.joint import (
+from classification.checkpoint import (
     FAMILY,
     WEIGHTS_FILE,
     CheckpointError,

@@ -30,7 +30,8 @@ import torch
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-from classification.joint import DEFAULT_BASE, FAMILY, CheckpointError, init_joint_model, resolve_encoder
+from classification.checkpoint import FAMILY, CheckpointError
+from classification.encoder import DEFAULT_BASE, init_joint_model, resolve_encoder
 from classification.reading import encode_windows, inside_label_ids, layout_markers, page_words, window_labels
 from small_lm.cli import (
     CliError,

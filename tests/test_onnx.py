@@ -11,7 +11,8 @@ import torch
 from conftest import save_tiny_model, tiny_bert_config
 
 from classification import export_onnx, infer_bert
-from classification.joint import CheckpointError, JointModel, JointTagger, joint_config, load_checkpoint
+from classification.checkpoint import CheckpointError, joint_config
+from classification.joint import JointModel, JointTagger, load_checkpoint
 from classification.onnx_backend import ONNX_FILES, load_onnx_checkpoint
 from small_lm.data import bio_labels
 

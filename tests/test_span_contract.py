@@ -14,7 +14,8 @@ from conftest import tiny_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classification.joint import JointOutput, JointTagger
+from classification.checkpoint import JointOutput
+from classification.joint import JointTagger
 from classification.reading import SHAPE_IDS, page_words, shape_of
 from small_lm.data import bio_labels, tokenize
 from small_lm.generation.offline.layouts import MESSAGE_BUILDERS

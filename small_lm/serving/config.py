@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from causal_slms.slm import FAMILY as SLM
-from classification.joint import FAMILY as JOINT
+from classification.checkpoint import FAMILY as JOINT
 
 DEFAULT_BATCH_SIZE = {JOINT: 32, SLM: 16}  # the infer scripts' --batch-size defaults
 # Run once per model before /readyz says yes: the first call pays for lazy initialisation (kernels, caches).
