@@ -37,14 +37,12 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from causal_slms.slm import FAMILY as SLM_FAMILY
-from causal_slms.slm import ModelError, SlmTagger, is_slm_checkpoint
-from classification.checkpoint import FAMILY as JOINT_FAMILY
-from classification.checkpoint import CheckpointError, is_joint_checkpoint, is_old_format_checkpoint
-from classification.joint import JointTagger
+from causal_slms.slm import SlmTagger
 from small_lm.cli import CliError, HelpFormatter, add_option, exits_on
 from small_lm.data import DatasetError, bio_to_spans, read_dataset_file, token_offsets
 from small_lm.mail import gold_messages, predict_messages, without_masked_lines
 from small_lm.metrics import ScoringError, predicted_tags, score_predictions
+from taggers import LoadError, family_of, load_tagger
 
 
 class Tagger(Protocol):
@@ -65,15 +63,11 @@ class Candidate:
 
 
 def load_checkpoint(folder: Path) -> Candidate:
-    """Recognise a checkpoint's family from the files it holds and load it for inference."""
+    """A checkpoint of either family, loaded for inference (``taggers.load_tagger``)."""
     try:
-        if is_joint_checkpoint(folder) or is_old_format_checkpoint(folder):  # the old format: a pointer to convert
-            return Candidate(folder.name, JOINT_FAMILY, JointTagger.from_pretrained(folder), folder)
-        if is_slm_checkpoint(folder):
-            return Candidate(folder.name, SLM_FAMILY, SlmTagger.from_pretrained(folder), folder)
-    except (CheckpointError, ModelError) as err:
+        return Candidate(folder.name, family_of(folder), load_tagger(folder), folder)
+    except LoadError as err:
         raise CliError(str(err)) from None
-    raise CliError(f"{folder}: not a checkpoint of either family (joint BERT or causal SLM)")
 
 
 class SpacyBaseline:
@@ -391,7 +385,7 @@ def evaluate(argv: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-@exits_on(DatasetError, CheckpointError, ModelError, ScoringError)
+@exits_on(DatasetError, *LoadError, ScoringError)
 def main(argv: list[str] | None = None) -> int:
     evaluate(argv)
     return 0

@@ -27,11 +27,12 @@ from pathlib import Path
 import torch
 from transformers import pipeline
 
-from classification.joint import JointTagger, load_checkpoint
+from classification.checkpoint import FAMILY, JointConfig
 from classification.onnx_backend import ONNX_FILES, physical_cores
 from small_lm.cli import HelpFormatter, add_option
 from small_lm.data import read_dataset_file
 from small_lm.metrics import score_predictions
+from taggers import load_tagger
 
 GOAL_SPEEDUP, GOAL_F1_POINTS = 10.0, 0.5  # issue 13: >= 10x the pipeline, <= 0.5 F1 points lost
 ROWS = {  # name: (backend, bf16); None is the pipeline
@@ -46,8 +47,10 @@ ROWS = {  # name: (backend, bf16); None is the pipeline
 def pipeline_from_checkpoint(folder: str):
     """The checkpoint as it is inside HF's token-classification pipeline: ``JointModel`` is registered as a token
     classifier and its ``logits`` are the entity head's (the pipeline ignores the intent head's output)."""
-    model, tokenizer, _ = load_checkpoint(folder)
-    return pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="first", device=-1)
+    tagger = load_tagger(folder, FAMILY)
+    return pipeline(
+        "token-classification", model=tagger.model, tokenizer=tagger.tokenizer, aggregation_strategy="first", device=-1
+    )
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -82,7 +85,7 @@ def run_row(row: tuple[str, bool] | None, model: str, texts: list[str], batch_si
         ]
     else:
         backend, bf16 = row
-        tagger = JointTagger.from_pretrained(model, bf16=bf16, backend=backend)
+        tagger = load_tagger(model, FAMILY, bf16=bf16, backend=backend)
         seconds, predictions = timed(lambda: tagger.predict(texts, batch_size=batch_size), repeats)
     return {"seconds": seconds, "predictions": predictions, "peak_mib": peak_rss_mib()}
 
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 
     examples = read_dataset_file(args.dataset)[0][args.split][: args.limit]
     texts = [x["text"] for x in examples]
-    intents = load_checkpoint(args.model)[2]["intents"]
+    intents = JointConfig.from_pretrained(args.model).intents
     missing = [b for b in ONNX_FILES if not (Path(args.model) / ONNX_FILES[b]).is_file()]
     if missing:
         from classification.export_onnx import export

@@ -22,11 +22,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from classification.joint import JointTagger, load_checkpoint
+from classification.checkpoint import FAMILY
+from classification.joint import JointTagger
 from small_lm.cli import HelpFormatter
 from small_lm.data import read_dataset_file, tokenize
 from small_lm.mail import from_text, gold_messages, predict_messages
 from small_lm.metrics import score_predictions
+from taggers import load_tagger
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "tests" / "fixtures" / "mail" / "page.txt"
@@ -59,8 +61,10 @@ def contract_breaks(predictions: list[dict[str, Any]]) -> int:
 
 
 def measure(folder: str, constrained: bool, sets: dict[str, list[dict]], batch_size: int) -> dict[str, float]:
-    model, tokenizer, meta = load_checkpoint(folder)
-    tagger = JointTagger(model, tokenizer, meta, constrained=constrained)
+    tagger = load_tagger(folder, FAMILY)
+    meta = tagger.meta
+    if not constrained:  # the same weights read with each word's argmax
+        tagger = JointTagger(tagger.model, tagger.tokenizer, meta, constrained=False)
     own = read_dataset_file(meta["dataset"])[0]["test"] if Path(meta.get("dataset") or "").is_file() else None
     row, broken = {}, 0
     for name, examples in [*sets.items(), *([("generated test", own)] if own else [])]:

@@ -38,12 +38,11 @@ import torch
 
 from causal_slms import decoding, slm
 from causal_slms.decoding import AnswerGrammar
-from causal_slms.slm import ModelError, SlmTagger, build_prediction, parse_answer
+from causal_slms.slm import DTYPES, FAMILY, SlmTagger, build_prediction, parse_answer
 from small_lm.cli import HelpFormatter, add_option
 from small_lm.data import DatasetError, read_dataset_file
 from small_lm.mail import InputError, read_messages
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+from taggers import LoadError, load_tagger
 
 
 def load_emails(path: str, limit: int) -> list[str]:
@@ -227,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         emails = load_emails(args.dataset, args.limit)
-        tagger = SlmTagger.from_pretrained(args.model, device=args.device)
-    except (InputError, ModelError, DatasetError) as err:
+        tagger = load_tagger(args.model, FAMILY, device=args.device)
+    except (InputError, *LoadError, DatasetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if not emails:

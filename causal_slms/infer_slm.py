@@ -17,7 +17,7 @@ Every answer is valid JSON of that shape: decoding is held to a grammar that onl
 answer's JSON skeleton, the checkpoint's intents and entity types, and well-formed JSON strings (see
 causal_slms/decoding.py); entity strings are then located in the original email with ``find_entity`` (a repeated
 string maps to its occurrences in order) and a string that is not in the email on word edges is dropped and
-named in the "warning", never invented.  An email longer than --max-email-tokens (default 1024) is read whole, in
+named in the "warning", never invented.  An email longer than --max-length (default 1024) is read whole, in
 windows of that many tokens overlapping by a quarter; their answers are merged (offsets into the whole email, an
 entity seen in two windows kept once, the first window's intent).
 """
@@ -28,22 +28,21 @@ import argparse
 import sys
 import time
 
-import torch
-
-from causal_slms.slm import ModelError, SlmTagger
-from small_lm.cli import HelpFormatter, exits_on
+from causal_slms.slm import DTYPES, FAMILY
+from small_lm.cli import HelpFormatter, add_option, exits_on
 from small_lm.io import print_predictions
 from small_lm.mail import InputError, add_input_arguments, predict_messages, read_messages
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+from taggers import LoadError, load_tagger
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     add_input_arguments(parser, "causal_slms/train_slm.py")
     parser.add_argument("--batch-size", type=int, default=16, help="emails per generation batch")
-    parser.add_argument(
-        "--max-email-tokens",
+    add_option(
+        parser,
+        "--max-length",
+        aliases=["--max-email-tokens"],
         type=int,
         metavar="N",
         help="model tokens of email in one window (the prompt and answer come on top): a longer email is read "
@@ -55,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@exits_on(InputError, ModelError)
+@exits_on(InputError, *LoadError)
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batch-size must be at least 1")
     messages = read_messages(args.texts, args.file, args.split_blank_lines)
     started = time.perf_counter()
-    tagger = SlmTagger.from_pretrained(args.model, dtype=DTYPES[args.dtype], device=args.device)
+    tagger = load_tagger(args.model, FAMILY, dtype=args.dtype, device=args.device)
     loaded = time.perf_counter()
-    if args.max_email_tokens:
-        tagger.config.max_email_tokens = args.max_email_tokens
+    if args.max_length:
+        tagger.config.max_email_tokens = args.max_length
     predictions = predict_messages(
         tagger, messages, batch_size=args.batch_size, progress=sys.stderr.isatty(), debug=args.debug
     )

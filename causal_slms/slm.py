@@ -38,6 +38,9 @@ OLD_FAMILY_NAMES = ("causal_slms",)  # what checkpoints written before it say; r
 # Only what a model folder needs: no PyTorch pickles, no ONNX/GGUF copies.
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}  # --dtype: the weights in memory
+
+
 class ModelError(RuntimeError):
     """A model that cannot be found or loaded; the message says what to do."""
 

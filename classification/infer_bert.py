@@ -22,12 +22,12 @@ import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must 
 import argparse
 import sys
 
-from classification.checkpoint import CheckpointError
-from classification.joint import JointTagger
+from classification.checkpoint import FAMILY
 from classification.onnx_backend import BACKENDS
 from small_lm.cli import HelpFormatter
 from small_lm.io import print_predictions
 from small_lm.mail import InputError, add_input_arguments, predict_messages, read_messages
+from taggers import LoadError, load_tagger
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,11 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --bf16 is for the torch backend (ONNX files carry their own precision)", file=sys.stderr)
         return 2
     try:
-        tagger = JointTagger.from_pretrained(
-            args.model, max_length=args.max_length, bf16=args.bf16, backend=args.backend
-        )
+        tagger = load_tagger(args.model, FAMILY, max_length=args.max_length, bf16=args.bf16, backend=args.backend)
         messages = read_messages(args.texts, args.file, args.split_blank_lines)
-    except (CheckpointError, InputError) as err:  # a runtime error: exit 1 (2 is for usage, as argparse's)
+    except (*LoadError, InputError) as err:  # a runtime error: exit 1 (2 is for usage, as argparse's)
         print(f"error: {err}", file=sys.stderr)
         return 1
     predictions = predict_messages(tagger, messages, batch_size=args.batch_size)

@@ -30,7 +30,7 @@ from conftest import NEEDLE
 from slm_fixtures import build_tiny_model
 
 import serve
-from small_lm.serving import ModelSpec, ServerSettings, create_app, load_tagger, parse_model_arg
+from small_lm.serving import ModelSpec, ServerSettings, create_app, load_served, parse_model_arg
 from small_lm.serving.worker import length_groups
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +125,7 @@ def until(condition: Callable[[], bool], what: str, limit: float = 120) -> None:
 
 @contextmanager
 def serving(
-    specs: list[ModelSpec], settings: ServerSettings, load=load_tagger, ready: bool = True, gated: list[Gated] = ()
+    specs: list[ModelSpec], settings: ServerSettings, load=load_served, ready: bool = True, gated: list[Gated] = ()
 ) -> Iterator[Served]:
     """The app on a real uvicorn, in a thread, on a free port of 127.0.0.1.  On the way out the ``gated`` models'
     gates open, so that a failing test does not leave texts held (and the server waiting for them) forever."""
@@ -256,7 +256,7 @@ def test_readiness_before_and_after_the_models_load(needle_tagger):
 
     def slow_load(spec: ModelSpec, settings: ServerSettings) -> Any:
         gate.wait()
-        return load_tagger(spec, settings)
+        return load_served(spec, settings)
 
     with serving([parse_model_arg(str(needle_tagger))], ServerSettings(), load=slow_load, ready=False) as served:
         assert served.call("GET", "/healthz")[0] == 200
@@ -313,7 +313,7 @@ def serving_gated(checkpoint: Path, settings: ServerSettings) -> Iterator[tuple[
     taggers: list[Gated] = []
 
     def load(spec: ModelSpec, settings: ServerSettings) -> Any:
-        taggers.append(Gated(load_tagger(spec, settings)))
+        taggers.append(Gated(load_served(spec, settings)))
         return taggers[-1]
 
     with serving([parse_model_arg(f"m={checkpoint}")], settings, load=load, gated=taggers) as served:

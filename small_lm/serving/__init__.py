@@ -6,6 +6,6 @@
 """
 
 from small_lm.serving.app import create_app
-from small_lm.serving.config import ModelSpec, ServerSettings, load_tagger, parse_model_arg
+from small_lm.serving.config import ModelSpec, ServerSettings, load_served, parse_model_arg
 
-__all__ = ["ModelSpec", "ServerSettings", "create_app", "load_tagger", "parse_model_arg"]
+__all__ = ["ModelSpec", "ServerSettings", "create_app", "load_served", "parse_model_arg"]

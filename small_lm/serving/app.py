@@ -26,7 +26,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from small_lm.serving.config import JOINT, ModelSpec, ServerSettings, load_tagger
+from small_lm.serving.config import JOINT, ModelSpec, ServerSettings, load_served
 from small_lm.serving.metrics import Metrics
 from small_lm.serving.worker import ModelWorker, QueueFull
 
@@ -254,7 +254,7 @@ class Gate:
 def create_app(
     specs: list[ModelSpec],
     settings: ServerSettings,
-    load: Callable[[ModelSpec, ServerSettings], Any] = load_tagger,
+    load: Callable[[ModelSpec, ServerSettings], Any] = load_served,
     on_load_error: Callable[[str, str], None] | None = None,
 ) -> FastAPI:
     """The server for ``specs``.  Models load in the background once it starts (``/readyz`` says when);

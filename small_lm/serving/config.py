@@ -1,7 +1,7 @@
 """What the server serves and how: its settings, the checkpoints named on the command line, and how each is loaded.
 
-Loading goes through the same public calls as the infer scripts (``JointTagger.from_pretrained``,
-``SlmTagger.from_pretrained``), so a prediction from the server is the one ``infer_*.py --json`` prints.
+Loading goes through the same loader as the infer scripts (``taggers.load_tagger``), so a prediction from the
+server is the one ``infer_*.py --json`` prints.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from causal_slms.slm import FAMILY as SLM
 from classification.checkpoint import FAMILY as JOINT
+from taggers import family_of, load_tagger
 
 DEFAULT_BATCH_SIZE = {JOINT: 32, SLM: 16}  # the infer scripts' --batch-size defaults
 # Run once per model before /readyz says yes: the first call pays for lazy initialisation (kernels, caches).
@@ -53,21 +54,6 @@ class ModelSpec:
     family: str
 
 
-def detect_family(path: Path) -> str:
-    """The checkpoint's family from the files it holds; ValueError, naming the folder, if it is neither."""
-    from causal_slms.slm import is_slm_checkpoint
-
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such folder")
-    if is_slm_checkpoint(path):
-        return SLM
-    # Any other model folder is tried as a joint checkpoint (whose layout is JointTagger's business); if it is
-    # not one, JointTagger.from_pretrained says precisely what is missing when the server loads it.
-    if (path / "small_lm.json").is_file() or (path / "config.json").is_file():
-        return JOINT
-    raise ValueError(f"{path}: not a checkpoint of either family (no small_lm.json or config.json)")
-
-
 def parse_model_arg(arg: str) -> ModelSpec:
     """``DIR`` (served under the folder's name) or ``NAME=DIR``."""
     name, sep, folder = arg.partition("=")
@@ -75,18 +61,18 @@ def parse_model_arg(arg: str) -> ModelSpec:
         name, folder = "", arg
     path = Path(folder).expanduser()
     name = name.strip() or path.resolve().name
-    return ModelSpec(name, path, detect_family(path))
+    return ModelSpec(name, path, family_of(path))
 
 
-def load_tagger(spec: ModelSpec, settings: ServerSettings) -> Any:
-    """The checkpoint's tagger, loaded as its infer script loads it (raises the family's own error if broken)."""
-    if spec.family == SLM:
-        from causal_slms.infer_slm import DTYPES
-        from causal_slms.slm import SlmTagger
-
-        return SlmTagger.from_pretrained(spec.path, dtype=DTYPES[settings.slm_dtype], device=settings.device)
-    from classification.joint import JointTagger
-
-    return JointTagger.from_pretrained(
-        spec.path, max_length=settings.max_length, bf16=settings.bf16, backend=settings.backend
+def load_served(spec: ModelSpec, settings: ServerSettings) -> Any:
+    """The checkpoint's tagger, loaded as its infer script loads it (``taggers.load_tagger``; the family's own
+    error if it is broken)."""
+    return load_tagger(
+        spec.path,
+        spec.family,
+        backend=settings.backend,
+        bf16=settings.bf16,
+        max_length=settings.max_length,
+        dtype=settings.slm_dtype,
+        device=settings.device,
     )
