@@ -53,6 +53,7 @@ demo-slm: trained_models/slm-demo/small_lm.json
 
 test: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 clean-venv:

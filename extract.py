@@ -36,11 +36,11 @@ from tqdm import tqdm
 
 from causal_slms.slm import ModelError
 from classification.checkpoint import CheckpointError
+from extraction.local import Tally, WorkerError, run_local
+from extraction.parts import FORMATS, Parts
+from extraction.readers import KINDS_HELP, InParts, all_items, open_input
+from extraction.rows import ModelSpec, resolve_backend
 from small_lm.cli import CliError, HelpFormatter, exits_on
-from small_lm.extraction.local import Tally, WorkerError, run_local
-from small_lm.extraction.parts import FORMATS, Parts
-from small_lm.extraction.readers import KINDS_HELP, InParts, all_items, open_input
-from small_lm.extraction.rows import ModelSpec, resolve_backend
 from small_lm.mail import InputError
 
 
@@ -169,7 +169,7 @@ def extract(args: argparse.Namespace, spec: ModelSpec, inputs: list, parts: Part
         with tqdm(total=total, initial=tally.messages_before, unit="msg", dynamic_ncols=True, disable=None) as bar:
             tally.bar = bar
             if args.ray:
-                from small_lm.extraction.ray_data import run_ray
+                from extraction.ray_data import run_ray
 
                 run_ray(spec, parts, pending, workers, None if args.ray == "local" else args.ray, tally)
             else:

@@ -7,7 +7,7 @@ Two backends write the same dataset file (see ``small_lm/data.py`` and ``small_l
   llama.cpp) for messages with their intent and entity *strings*, using structured outputs.  Offsets and BIO
   tags are computed here, so a model never has to count characters; answers that do not line up are
   rejected and counted by reason.
-- ``offline``: the template generator in ``small_lm/generation/offline/``; no network, seconds for thousands.
+- ``offline``: the template generator in ``generation/offline/``; no network, seconds for thousands.
 
 It can also label your own messages (``--annotate inbox.mbox``: the chat model labels each one under the
 guideline, the labels are aligned here) and send its requests through the OpenAI Batch API at half the price
@@ -23,13 +23,13 @@ and it only asks for what is missing.
     python generate_dataset.py --styles raw_email=0.6,voice=0.4   # the message styles and their shares
     python generate_dataset.py --annotate inbox.mbox --batch --mix datasets/mix-2000-seed1.json
 
-The work is done in ``small_lm/generation/`` (its ``__init__`` lists the modules).
+The work is done in ``generation/`` (its ``__init__`` lists the modules).
 """
 
 import sys
 from pathlib import Path
 
-from small_lm.generation.cli import main
+from generation.cli import main
 
 if __name__ == "__main__":
     # The key may live in .env beside this script; real environment variables win over it.

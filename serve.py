@@ -32,11 +32,11 @@ import uvicorn
 from dotenv import dotenv_values
 
 from classification.onnx_backend import BACKENDS
-from small_lm.serving import ServerSettings, create_app, parse_model_arg
-from small_lm.serving.app import Service
+from serving import ServerSettings, create_app, parse_model_arg
+from serving.app import Service
 
 ENV_FILE = Path(__file__).resolve().with_name(".env")  # where generate_dataset.py reads its key from too
-log = logging.getLogger("small_lm.serving")
+log = logging.getLogger("serving")
 
 
 def read_api_key(env_file: Path = ENV_FILE) -> str | None:

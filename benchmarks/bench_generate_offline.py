@@ -15,10 +15,10 @@ import os
 import statistics
 import time
 
+from generation.flags import style_mix
+from generation.offline.messages import generate_offline
+from generation.styles import default_mix, format_mix
 from small_lm.cli import HelpFormatter
-from small_lm.generation.flags import style_mix
-from small_lm.generation.offline.messages import generate_offline
-from small_lm.styles import default_mix, format_mix
 
 
 def build_parser() -> argparse.ArgumentParser:

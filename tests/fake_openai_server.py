@@ -2,7 +2,7 @@
 
 ``POST /v1/chat/completions`` answers two kinds of request:
 
-* generation (the ``json_schema`` has ``examples``), the way ``small_lm.generation`` asks: it reads the
+* generation (the ``json_schema`` has ``examples``), the way ``generation`` asks: it reads the
   requested intent mix from the user prompt ("Write 8 messages: 5 with intent "cancel", ...") and the entity
   types and intents from the schema, and returns that many distinct, correctly annotated messages;
 * annotation (the schema has ``intent`` and ``entities``): the user message is the text to label; the answer is

@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
+from generation.annotate import cut
+from generation.cli import main
 from small_lm.data import SCHEMA_PATH, read_dataset_file
-from small_lm.generation.annotate import cut
-from small_lm.generation.cli import main
 
 KEY = "sk-test-CANARY-annotate-90c1"
 

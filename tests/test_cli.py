@@ -14,7 +14,7 @@ import pytest
 import evaluate_models
 from causal_slms import convert_gguf, default_lm, infer_slm, train_slm
 from classification import convert_checkpoint, default_bert, train_bert
-from small_lm.generation import cli as generate_cli
+from generation import cli as generate_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,9 +20,9 @@ from conftest import NEEDLE
 
 import extract
 from classification.joint import JointTagger
-from small_lm.extraction import parts as parts_module
-from small_lm.extraction.readers import split_mbox
-from small_lm.extraction.rows import extract_items
+from extraction import parts as parts_module
+from extraction.readers import split_mbox
+from extraction.rows import extract_items
 from small_lm.mail import predict_messages, read_messages
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import pytest
 from fake_openai_server import FakeOpenAIServer
 from test_annotate import MESSAGES, annotator, write_mbox
 
+from generation import batch
+from generation.cli import main
+from generation.openai_backend import price
 from small_lm.data import read_dataset_file
-from small_lm.generation import batch
-from small_lm.generation.cli import main
-from small_lm.generation.openai_backend import price
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-CANARY-batch-4be7"
@@ -125,7 +125,7 @@ def test_lines_that_never_get_an_answer_are_reported(tmp_path: Path, capfd: pyte
 
 
 def batch_rounds() -> int:
-    from small_lm.generation.runs import MAX_ROUNDS
+    from generation.runs import MAX_ROUNDS
 
     return MAX_ROUNDS
 

@@ -14,11 +14,11 @@ import jsonschema
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
+from generation.answers import normalize
+from generation.cli import main
+from generation.offline_backend import OFFLINE_ENTITY_TYPES
+from generation.styles import default_mix, format_mix, styles
 from small_lm.data import SCHEMA_PATH, read_dataset_file
-from small_lm.generation.answers import normalize
-from small_lm.generation.cli import main
-from small_lm.generation.offline_backend import OFFLINE_ENTITY_TYPES
-from small_lm.styles import default_mix, format_mix, styles
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "generate_dataset.py"
@@ -157,7 +157,7 @@ def test_offline_command_writes_a_valid_dataset(tmp_path: Path) -> None:
 
 
 def test_offline_backend_gets_the_styles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from small_lm.generation.offline import messages
+    from generation.offline import messages
 
     calls = []
     real = messages.generate_offline

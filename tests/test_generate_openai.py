@@ -1,4 +1,4 @@
-"""The openai backend of generate_dataset.py (``small_lm.generation``), driven through the real ``openai`` client
+"""The openai backend of generate_dataset.py (``generation``), driven through the real ``openai`` client
 against a local fake server."""
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import jsonschema
 import pytest
 from fake_openai_server import PROMPT_TOKENS, FakeOpenAIServer
 
-from small_lm.data import SCHEMA_PATH, make_example, read_dataset_file
-from small_lm.generation.answers import check_item, normalize, parse_answer
-from small_lm.generation.cli import main
-from small_lm.generation.openai_backend import PLACEHOLDER_KEY
-from small_lm.generation.prompts import (
+from generation.answers import check_item, normalize, parse_answer
+from generation.cli import main
+from generation.openai_backend import PLACEHOLDER_KEY
+from generation.prompts import (
     EMAIL_EXAMPLES_PER_REQUEST,
     draw_style,
     intent_mix,
@@ -25,7 +24,8 @@ from small_lm.generation.prompts import (
     system_prompt,
     user_prompt,
 )
-from small_lm.styles import default_mix, styles
+from generation.styles import default_mix, styles
+from small_lm.data import SCHEMA_PATH, make_example, read_dataset_file
 
 KEY = "sk-test-CANARY-7f3e9a1b"  # distinctive, so a leak anywhere is easy to spot
 ANSWERED = {"ok", "malformed", "schema", "missing_entity", "unknown_type", "unknown_intent", "duplicate"}

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from generation.offline import ENTITY_TYPES
+from generation.offline.messages import generate_offline, lexicon
 from small_lm.data import DEFAULT_ENTITY_TYPES, DEFAULT_INTENTS, bio_labels, validate_example
-from small_lm.generation.offline import ENTITY_TYPES
-from small_lm.generation.offline.messages import generate_offline, lexicon
 
 EXTENDED_TYPES = ("DATE", "TIME", "NAME", "EMAIL", "LOCATION", "PHONE")
 EXTENDED_INTENTS = ("inquiry", "cancel", "reschedule")
@@ -440,7 +440,7 @@ def test_same_seed_same_output_in_another_process():
     import sys
 
     code = (
-        "from small_lm.generation.offline.messages import generate_offline, pools; "
+        "from generation.offline.messages import generate_offline, pools; "
         "print(repr(pools()), repr(generate_offline(300, seed=11)))"  # the pools: what every draw comes from
     )
     digests = set()

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from small_lm.generation import offline_backend
-from small_lm.generation.offline import ENTITY_TYPES, when
-from small_lm.generation.offline.context import Ctx
-from small_lm.generation.offline.lexicon import DATA_DIR, DataFileError, Words, load_file, load_lexicon
-from small_lm.generation.offline.messages import generate_offline, lexicon
-from small_lm.generation.offline.pools import build_pools
-from small_lm.generation.offline.slots import SLOTS
+from generation import offline_backend
+from generation.offline import ENTITY_TYPES, when
+from generation.offline.context import Ctx
+from generation.offline.lexicon import DATA_DIR, DataFileError, Words, load_file, load_lexicon
+from generation.offline.messages import generate_offline, lexicon
+from generation.offline.pools import build_pools
+from generation.offline.slots import SLOTS
 
 DIGESTS = Path(__file__).parent / "fixtures" / "offline_digests.json"
 PACKAGE = Path(when.__file__).parent
@@ -146,7 +146,7 @@ def test_the_packaged_data_files_load_and_the_schema_names_every_one():
 def test_the_package_data_setting_ships_the_data_files():
     tomllib = pytest.importorskip("tomllib")
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pyproject["tool"]["setuptools"]["package-data"]["small_lm.generation.offline"] == ["data/*.yaml"]
+    assert pyproject["tool"]["setuptools"]["package-data"]["generation.offline"] == ["data/*.yaml"]
 
 
 def test_weighted_draws_follow_the_weights():
@@ -245,5 +245,5 @@ if __name__ == "__main__":  # the digests of the data as the generator makes it 
     document = json.loads(DIGESTS.read_text(encoding="utf-8"))
     for call in document["calls"]:
         call["sha256"] = digest(generate_offline(**call["kwargs"]))
-    document["about"] = document["about"].split(", made by")[0] + ", made by small_lm/generation/offline"
+    document["about"] = document["about"].split(", made by")[0] + ", made by generation/offline"
     DIGESTS.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")

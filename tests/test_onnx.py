@@ -156,7 +156,7 @@ def test_export_of_other_weights_is_refused(exported: Path, tmp_path: Path):
 def test_the_server_answers_as_the_cli_with_an_onnx_backend(exported: Path, tmp_path: Path, capsys):
     from test_serve import assert_same_answer, serving, until
 
-    from small_lm.serving import ServerSettings, parse_model_arg
+    from serving import ServerSettings, parse_model_arg
 
     capsys.readouterr()
     # fp32: int8's dynamic quantisation scales activations per batch, so its scores move (by about 0.01 here) with

@@ -1,4 +1,4 @@
-"""serve.py and small_lm/serving: a real uvicorn on 127.0.0.1 (a free port) with the tiny checkpoints of both
+"""serve.py and serving: a real uvicorn on 127.0.0.1 (a free port) with the tiny checkpoints of both
 families.  Answers equal the CLI's; batches really form across requests; readiness; each limit and fault (413, 422,
 503 + Retry-After, 504, a client that disconnects, a text that breaks the model); the bearer token; SIGTERM drains.
 
@@ -30,8 +30,8 @@ from conftest import NEEDLE
 from slm_fixtures import build_tiny_model
 
 import serve
-from small_lm.serving import ModelSpec, ServerSettings, create_app, load_served, parse_model_arg
-from small_lm.serving.worker import length_groups
+from serving import ModelSpec, ServerSettings, create_app, load_served, parse_model_arg
+from serving.worker import length_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_EMAIL = (ROOT / "tests" / "fixtures" / "mail" / "pasted_raw.txt").read_text()

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from classification.checkpoint import JointOutput
 from classification.joint import JointTagger
 from classification.reading import SHAPE_IDS, page_words, shape_of
+from generation.offline.layouts import MESSAGE_BUILDERS
+from generation.offline.messages import generate_offline
 from small_lm.data import bio_labels, tokenize
-from small_lm.generation.offline.layouts import MESSAGE_BUILDERS
-from small_lm.generation.offline.messages import generate_offline
 from small_lm.io import keep_span_contract
 from small_lm.mail import from_text, predict_messages, read_messages
 
