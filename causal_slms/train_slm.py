@@ -25,12 +25,10 @@ import dataclasses
 import json
 import math
 import platform
-import shlex
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +62,7 @@ from small_lm.cli import (
     training_parser,
 )
 from small_lm.data import DatasetError, load_dataset_file
+from small_lm.training import command_line, output_folder, prepare_output, timed_training, write_model_card
 
 
 def auto_switch(help: str) -> Any:
@@ -192,22 +191,6 @@ def resolve_training(training: dict[str, Any], has_validation: bool, output: Pat
         # Apple GPU (MPS) as it did before.
         values["use_cpu"] = values["bf16"] and not torch.cuda.is_available()
     return values
-
-
-def output_path(output_dir: str | None, dataset: Path) -> Path:
-    """--output-dir, else a new folder in trained_models/ named after the dataset and the time."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(output_dir) if output_dir else Path("trained_models") / f"slm-{dataset.stem}-{stamp}"
-
-
-def prepare_output_dir(output: Path, overwrite: bool) -> None:
-    """An existing checkpoint is only replaced with --overwrite, and only if it is one of this script's."""
-    if output.exists() and any(output.iterdir()):
-        if not overwrite:
-            raise CliError(f"{output} exists and is not empty; pass --overwrite to replace it")
-        if not (is_slm_checkpoint(output) or (output / "checkpoints").is_dir()):
-            raise CliError(f"{output} does not look like a checkpoint of this script; not deleting it")
-        shutil.rmtree(output)
 
 
 def bf16_supported() -> bool:
@@ -353,7 +336,7 @@ class GenerationEvalTrainer(Trainer):
         return metrics
 
 
-def write_model_card(output: Path, info: dict[str, Any]) -> None:
+def model_card(output: Path, info: dict[str, Any]) -> None:
     test, config, best = info["test"], info["config"], info["best"]
     origin = ""
     if (Path(info["base_folder"]) / "converted_from.json").is_file():
@@ -383,39 +366,29 @@ def write_model_card(output: Path, info: dict[str, Any]) -> None:
 """
     else:
         scores = "## Test scores\n\nNo test split was scored.\n"
-    card = f"""# {output.name}
-
-A fine-tune of `{info["base_model"]}` that reads a scheduling email and answers with its intent and entities as
-JSON, written by `causal_slms/train_slm.py`.
-
-- Base model: `{info["base_model"]}`, loaded from `{info["base_folder"]}`{origin}
-- Dataset: `{info["dataset"]}` ({info["train_pairs"]} training pairs of at most {info["max_length"]} tokens;
-  {info["windowed_examples"]} longer emails read in windows, {info["skipped_pairs"]} skipped as their answer left
-  too little room)
-- Intents: {", ".join(config.intents)}; entity types: {", ".join(config.entity_types)}
-- Training: {info["steps"]} steps in {info["train_seconds"]:.0f} s ({info["step_seconds"]:.2f} s/step)
-  on {info["hardware"]}
-- Kept: {best_line}
-
-Command:
-
-```
-{info["command"]}
-```
-
-{scores}
-## Use
-
-```
-python causal_slms/infer_slm.py {output} "Can we move our call to friday at 3pm?"
-```
-
-Answers look like `{format_answer("inquiry", [("DATE", "friday"), ("TIME", "3pm")])}`; decoding is held to that
-grammar (see `causal_slms/decoding.py`).  The system prompt, stored in `small_lm.json`:
+    write_model_card(
+        output,
+        output.name,
+        f"A fine-tune of `{info['base_model']}` that reads a scheduling email and answers with its intent and "
+        "entities as JSON, written by `causal_slms/train_slm.py`.",
+        [
+            f"Base model: `{info['base_model']}`, loaded from `{info['base_folder']}`{origin}",
+            f"Dataset: `{info['dataset']}` ({info['train_pairs']} training pairs of at most {info['max_length']} "
+            f"tokens; {info['windowed_examples']} longer emails read in windows, {info['skipped_pairs']} skipped as "
+            "their answer left too little room)",
+            f"Intents: {', '.join(config.intents)}; entity types: {', '.join(config.entity_types)}",
+            f"Training: {info['steps']} steps in {info['train_seconds']:.0f} s ({info['step_seconds']:.2f} s/step) "
+            f"on {info['hardware']}",
+            f"Kept: {best_line}",
+        ],
+        f'python causal_slms/infer_slm.py {output} "Can we move our call to friday at 3pm?"',
+        f"""Answers look like `{format_answer("inquiry", [("DATE", "friday"), ("TIME", "3pm")])}`; decoding is held
+to that grammar (see `causal_slms/decoding.py`).  The system prompt, stored in `small_lm.json`:
 
 > {config.system_prompt}
-"""
-    (output / "README.md").write_text(card)
+
+{scores}""",
+    )
 
 
 @exits_on(DatasetError, ModelError)
@@ -427,10 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     if "train" not in dsd or len(dsd["train"]) == 0:
         raise DatasetError(f"{dataset_path}: no training examples (a JSONL file loads as a test split only)")
     validation = plain_examples(dsd["validation"])[: data_args.eval_samples] if "validation" in dsd else []
-    output = output_path(training["output_dir"], dataset_path)
+    output = output_folder(training["output_dir"], "slm", dataset_path)
     resolved = resolve_training(training, bool(validation), output)
     training_args = build_training_args(parser, SlmTrainingArguments, resolved)  # usage errors before any deletion
-    prepare_output_dir(output, training["overwrite"])
+    prepare_output(output, training["overwrite"], is_slm_checkpoint)
     set_seed(training_args.seed)
     model, tokenizer, base_folder = load_model(model_args.model)
     print(", ".join(f"{k} {len(v)}" for k, v in dsd.items()), file=sys.stderr)
@@ -485,11 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     if not validation:
         print("warning: no validation emails (none, or --eval-samples 0): keeping the last weights", file=sys.stderr)
 
-    started = time.perf_counter()
-    result = trainer.train()
-    train_seconds = time.perf_counter() - started
+    result, train_seconds = timed_training(trainer)
     steps = max(result.global_step, 1)
-    print(f"Training took {train_seconds:.1f} s ({steps} steps, {train_seconds / steps:.2f} s/step)", file=sys.stderr)
     if not trainer.is_world_process_zero():
         return 0
 
@@ -527,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         "hardware": f"{platform.machine()}, {torch.get_num_threads()} threads"
         + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", CPU")
         + (", bf16 autocast" if use_bf16 else ", fp32"),
-        "command": shlex.join([sys.executable.split("/")[-1], *sys.argv]),
+        "command": command_line(),
     }
     metrics = {
         "test": scores,
@@ -539,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": info["command"],
     }
     (output / "metrics.json").write_text(json.dumps(metrics, indent=1, default=_jsonable) + "\n")
-    write_model_card(output, {**info, "test": scores, "config": config, "best": best, "eval_samples": len(validation)})
+    model_card(output, {**info, "test": scores, "config": config, "best": best, "eval_samples": len(validation)})
     if scores:
         print(
             f"Test ({scores['examples']} emails): entity F1 {scores['entity_f1']:.3f}, intent accuracy "

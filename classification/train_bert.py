@@ -17,12 +17,9 @@ import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must 
 
 # isort: split
 import json
-import shlex
 import shutil
 import sys
-import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -30,11 +27,10 @@ import torch
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy
 
-from classification.checkpoint import FAMILY, CheckpointError
+from classification.checkpoint import FAMILY, CheckpointError, is_joint_checkpoint
 from classification.encoder import DEFAULT_BASE, init_joint_model, resolve_encoder
 from classification.reading import encode_windows, inside_label_ids, layout_markers, page_words, window_labels
 from small_lm.cli import (
-    CliError,
     DatasetArguments,
     ScriptTrainingArguments,
     build_training_args,
@@ -45,6 +41,7 @@ from small_lm.cli import (
 )
 from small_lm.data import DatasetError, load_dataset_file, token_offsets
 from small_lm.metrics import checkpoint_score, entity_scores
+from small_lm.training import output_folder, prepare_output, timed_training, write_model_card
 
 
 @dataclass
@@ -210,14 +207,15 @@ def metrics_function(labels: list[str], intents: list[str]):
     return compute
 
 
-def write_model_card(folder: Path, base: str, dataset: Path, metrics: dict, seconds: float) -> None:
+def model_card(folder: Path, base: str, dataset: Path, metrics: dict, seconds: float) -> None:
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items() if isinstance(v, float))
-    (folder / "README.md").write_text(
-        f"# Joint entity + intent model ({FAMILY})\n\n"
-        f"- base encoder: `{base}`\n- dataset: `{dataset}`\n- training time: {seconds:.0f} s\n"
-        f"- command: `python {shlex.join(sys.argv)}`\n\n"
-        f"Load it with `python classification/infer_bert.py {folder}`.\n\n"
-        f"## Test split\n\n| metric | value |\n|---|---|\n{rows}\n"
+    write_model_card(
+        folder,
+        f"Joint entity + intent model ({FAMILY})",
+        "One encoder with a BIO entity head and an intent head, written by `classification/train_bert.py`.",
+        [f"base encoder: `{base}`", f"dataset: `{dataset}`", f"training time: {seconds:.0f} s"],
+        f'python classification/infer_bert.py {folder} "Can we move our call to friday at 3pm?"',
+        f"## Test split (windows of training examples)\n\n| metric | value |\n|---|---|\n{rows}",
     )
 
 
@@ -226,12 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     parser, data_args, model_args, training = parse_args(argv)
     dataset_path, why = pick_dataset(data_args.dataset)
     print(f"dataset: {dataset_path} ({why})")
-    given_output = training.pop("output_dir")
-    output_dir = Path(given_output or f"trained_models/bert-{dataset_path.stem}-{datetime.now():%Y%m%d-%H%M%S}")
-    if output_dir.exists() and any(output_dir.iterdir()) and not training["overwrite"]:
-        raise CliError(f"{output_dir} exists; pass --overwrite to replace it")
+    output_dir = output_folder(training.pop("output_dir"), "bert", dataset_path)
     work_dir = output_dir / "trainer"  # Trainer's own checkpoints; the best is saved to output_dir at the end
     training_args = build_training_args(parser, JointTrainingArguments, {**training, "output_dir": str(work_dir)})
+    prepare_output(output_dir, training["overwrite"], is_joint_checkpoint)  # after the usage checks
 
     set_seed(training_args.seed)
     data = load_dataset_file(dataset_path)
@@ -282,10 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         data_collator=JointCollator(tokenizer),
         compute_metrics=metrics_function(labels, intents),
     )
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    print(f"training time: {seconds:.1f} s")
+    _, seconds = timed_training(trainer)
 
     test = trainer.evaluate(features["test"], metric_key_prefix="test")
     validation = trainer.evaluate(features["validation"], metric_key_prefix="validation")
@@ -294,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         model.save_pretrained(output_dir)  # the best evaluation's weights: load_best_model_at_end
         tokenizer.save_pretrained(output_dir)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        write_model_card(
+        model_card(
             output_dir,
             model_args.model if base == model_args.model else f"{model_args.model} -> {base}",
             dataset_path,

@@ -104,6 +104,21 @@ def test_existing_output_is_not_overwritten(trained_tiny: Path, tiny_bert: Path,
     assert err.startswith("error: ") and "--overwrite" in err and err.count("\n") == 1, "one line, exit status 1"
 
 
+def test_overwrite_replaces_a_checkpoint_and_never_deletes_anything_else(
+    trained_tiny: Path, tiny_bert: Path, tiny_dataset: Path, tmp_path: Path, capsys
+):
+    """--overwrite means what it means for train_slm.py (small_lm/training.py): the old checkpoint goes first."""
+    (trained_tiny / "stale.txt").write_text("left by the old run")
+    argv = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--epochs", "1", "--overwrite"]
+    assert train_bert.main([*argv, "--output-dir", str(trained_tiny)]) == 0
+    assert not (trained_tiny / "stale.txt").exists() and (trained_tiny / "model.safetensors").is_file()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("not a checkpoint")
+    assert train_bert.main([*argv, "--output-dir", str(notes)]) == 1
+    assert (notes / "keep.txt").is_file() and "not deleting it" in capsys.readouterr().err
+
+
 def test_predictions_have_the_shared_shape_and_true_offsets(trained_tiny: Path):
     tagger = JointTagger.from_pretrained(trained_tiny)
     texts = ["Can we meet tomorrow at 3pm with Priya?", "", "   ", "Cancel Friday. Mail tom.b@mail.org"]
