@@ -189,7 +189,7 @@ def test_infer_cli_reads_files_and_stdin_and_fails_clearly(trained_tiny: Path, t
     assert "not UTF-8" in err and "bad.txt" in err
 
     assert infer_bert.main([str(tmp_path), "hello"]) == 1
-    assert "not a joint-BERT checkpoint" in capsys.readouterr().err
+    assert "not a checkpoint of either family" in capsys.readouterr().err
 
 
 def test_not_a_checkpoint_is_a_clear_error(tmp_path: Path):
