@@ -105,7 +105,7 @@ def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list
     return written
 
 
-@exits_on(CheckpointError, status=2)
+@exits_on(CheckpointError)
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")

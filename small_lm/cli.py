@@ -103,9 +103,10 @@ def hide_aliases(parser: argparse.ArgumentParser, aliases: Iterable[str]) -> Non
             action.hidden_aliases = tuple(getattr(action, "hidden_aliases", ())) + mine
 
 
-def exits_on(*errors: type[BaseException], status: int = 1) -> Callable:
+def exits_on(*errors: type[BaseException]) -> Callable:
     """Decorate a script's ``main(argv) -> int``: ``CliError`` and the given exception types become one line
-    ``error: <message>`` on standard error and exit status ``status`` (1), instead of a traceback."""
+    ``error: <message>`` on standard error and exit status 1 (2 stays argparse's: a usage error), instead of a
+    traceback."""
 
     def decorate(main: Callable[..., int | None]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -114,7 +115,7 @@ def exits_on(*errors: type[BaseException], status: int = 1) -> Callable:
                 return main(*args, **kwargs) or 0
             except (CliError, *errors) as err:
                 print(f"error: {err}", file=sys.stderr)
-                return status
+                return 1
 
         return wrapped
 

@@ -347,9 +347,19 @@ def read_messages(
     texts: Sequence[str], file: str | None, split_blank_lines: bool = False, stdin: TextIO | None = None
 ) -> list[Message]:
     """Messages from command-line arguments, else ``file`` (a file, or a folder of .eml files; "-" for standard
-    input), else standard input.  A text file holds one message unless ``split_blank_lines``."""
+    input), else standard input.  A text file holds one message unless ``split_blank_lines``.
+
+    An argument that names an existing file is read as that file (said on stderr): ``infer_bert.py MODEL mail.eml``
+    means the email, not the words of its path."""
     if texts:
-        return [from_text(text, {"file": "<argument>", "index": i}) for i, text in enumerate(texts)]
+        messages = []
+        for i, text in enumerate(texts):
+            if "\n" not in text and Path(text).is_file():
+                print(f"reading {text} as a file (it exists); pipe text on stdin to tag the words", file=sys.stderr)
+                messages += read_file(Path(text), split_blank_lines)
+            else:
+                messages.append(from_text(text, {"file": "<argument>", "index": i}))
+        return messages
     if file and file != "-":
         path = Path(file)
         if path.is_dir():

@@ -285,3 +285,12 @@ def test_evaluator_scores_gold_raw_messages_with_their_own_offsets():
     metrics, rows = evaluate_models.score(candidate, [gold], batch_size=4)
     assert transport_words_in(recorder.seen[0]) == [], "the model reads the gold text masked"
     assert metrics["entities"]["NAME"]["f1"] == 1.0 and rows[0]["errors"] == 0
+
+
+def test_an_argument_that_names_a_file_is_read_as_that_file(tmp_path: Path, capsys):
+    path = _write(tmp_path / "meeting 2026-03-06.eml", b"Subject: hi\n\nCan we meet at noon?\n")
+    (message,) = read_messages([str(path)], None)
+    assert message.view.strip().endswith("Can we meet at noon?") and "2026-03-06" not in message.view
+    assert str(path) in capsys.readouterr().err
+    (typed,) = read_messages(["no such file.eml"], None)  # words that name no file stay words
+    assert typed.text == "no such file.eml"

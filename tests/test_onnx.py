@@ -49,6 +49,12 @@ def exported(tmp_path_factory) -> Path:
     return folder
 
 
+def test_export_of_a_folder_that_is_no_checkpoint_exits_1(tmp_path: Path, capsys):
+    # 1 is this project's status for bad input; 2 is argparse's, for a usage error
+    assert export_onnx.main([str(tmp_path)]) == 1
+    assert "not a joint-BERT checkpoint" in capsys.readouterr().err
+
+
 def spans(predictions: list[dict]) -> list[list[tuple]]:
     return [[(e["type"], e["start"], e["end"]) for e in p["entities"]] for p in predictions]
 
