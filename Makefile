@@ -31,7 +31,7 @@ $(SMOLLM)/model.safetensors: | $(STAMP)
 setup: $(STAMP) $(SMOLLM)/model.safetensors
 
 datasets/demo.json: | $(STAMP)
-	$(PY) generate_dataset.py --backend offline --num-examples 2000 --seed 1 --output $@
+	$(PY) generate_dataset.py --backend offline --num-examples 5000 --seed 1 --output $@
 
 trained_models/bert-demo/small_lm.json: datasets/demo.json | $(STAMP)
 	$(PY) classification/train_bert.py --dataset datasets/demo.json --output-dir trained_models/bert-demo --overwrite
