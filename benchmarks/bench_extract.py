@@ -6,7 +6,7 @@ once and the uninterrupted run's output.
     python benchmarks/bench_extract.py trained_models/bert-demo                  # 100,000 messages (the issue's)
     python benchmarks/bench_extract.py trained_models/bert-demo --messages 200   # a quick check that it all runs
 
-The archive is an mbox of the offline generator's raw_email messages (small_lm/offline.py), written once into
+The archive is an mbox of the offline generator's raw_email messages (generation/offline/), written once into
 --work-dir and reused; its first tenth is written as a second mbox for the memory check.  Each row runs
 extract.py as its own process; its time is the whole command's (start-up, counting, reading, the model, the final
 join), and its peak memory the largest sum, over the process and all its children (workers, Ray's processes), of
