@@ -343,6 +343,16 @@ def read_file(path: Path, split_blank_lines: bool = False) -> list[Message]:
     return read_raw(raw, str(path), split_blank_lines)
 
 
+def _names_a_file(text: str) -> bool:
+    """Whether a command-line argument is the path of an existing file (a long text is no path: the OS refuses)."""
+    if "\n" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte
+        return False
+
+
 def read_messages(
     texts: Sequence[str], file: str | None, split_blank_lines: bool = False, stdin: TextIO | None = None
 ) -> list[Message]:
@@ -354,7 +364,7 @@ def read_messages(
     if texts:
         messages = []
         for i, text in enumerate(texts):
-            if "\n" not in text and Path(text).is_file():
+            if _names_a_file(text):
                 print(f"reading {text} as a file (it exists); pipe text on stdin to tag the words", file=sys.stderr)
                 messages += read_file(Path(text), split_blank_lines)
             else:

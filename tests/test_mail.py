@@ -294,3 +294,5 @@ def test_an_argument_that_names_a_file_is_read_as_that_file(tmp_path: Path, caps
     assert str(path) in capsys.readouterr().err
     (typed,) = read_messages(["no such file.eml"], None)  # words that name no file stay words
     assert typed.text == "no such file.eml"
+    long = "Cancel Friday at noon, please. " * 20  # longer than any file name the OS allows
+    assert read_messages([long], None)[0].text == long
