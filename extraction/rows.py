@@ -20,7 +20,6 @@ from small_lm.mail import Message, from_bytes, from_text, predict_messages
 
 ENTITY_KEYS = ("type", "text", "start", "end", "score")
 SOURCE_KEYS = ("file", "index", "line", "key", "message_id")
-INT8_FILE = "model.int8.onnx"  # what classification/export_onnx.py --int8 writes into a checkpoint folder
 
 
 @dataclass(frozen=True)
@@ -42,16 +41,16 @@ def resolve_backend(folder: Path, family: str, given: str) -> tuple[str, str]:
         if given not in ("auto", "torch"):
             raise ValueError(f"--backend {given} is for the joint model; {folder} is a SmolLM2 checkpoint (torch)")
         return "torch", "a SmolLM2 checkpoint runs on torch"
-    if given != "auto":
-        from classification.onnx_backend import ONNX_FILES, export_command
+    from classification.onnx_backend import ONNX_FILES, export_command
 
+    if given != "auto":
         if given in ONNX_FILES and not (folder / ONNX_FILES[given]).is_file():  # said now, not by every worker
             raise ValueError(f"{folder / ONNX_FILES[given]}: no such file; `{export_command(folder, given)}` writes it")
         return given, "--backend"
-    if (folder / INT8_FILE).is_file():
-        return "onnx-int8", f"{INT8_FILE} is in the checkpoint folder"
-    export = f"python classification/export_onnx.py {folder} --int8"
-    return "torch", f"no {INT8_FILE} in the checkpoint folder; `{export}` writes it"
+    int8 = ONNX_FILES["onnx-int8"]
+    if (folder / int8).is_file():
+        return "onnx-int8", f"{int8} is in the checkpoint folder"
+    return "torch", f"no {int8} in the checkpoint folder; `{export_command(folder, 'onnx-int8')}` writes it"
 
 
 def load_tagger(spec: ModelSpec, threads: int = 1) -> Any:
