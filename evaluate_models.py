@@ -38,6 +38,8 @@ from tqdm import tqdm
 
 from causal_slms.slm import FAMILY as SLM_FAMILY
 from causal_slms.slm import SlmTagger
+from classification.checkpoint import FAMILY as JOINT_FAMILY
+from classification.onnx_backend import BACKENDS
 from small_lm.cli import CliError, HelpFormatter, add_option, exits_on
 from small_lm.data import DatasetError, bio_to_spans, read_dataset_file, token_offsets
 from small_lm.mail import gold_messages, predict_messages, without_masked_lines
@@ -62,12 +64,19 @@ class Candidate:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def load_checkpoint(folder: Path) -> Candidate:
-    """A checkpoint of either family, loaded for inference (``taggers.load_tagger``)."""
+def load_checkpoint(folder: Path, backend: str = "auto") -> Candidate:
+    """A checkpoint of either family, loaded for inference (``taggers.load_tagger``; ``backend``: the joint
+    model's, as infer_bert.py --backend).  Says on standard error which backend a joint model runs."""
     try:
-        return Candidate(folder.name, family_of(folder), load_tagger(folder), folder)
+        family = family_of(folder)
+        tagger = load_tagger(folder, backend=backend if family == JOINT_FAMILY else "auto")
     except LoadError as err:
         raise CliError(str(err)) from None
+    candidate = Candidate(folder.name, family, tagger, folder)
+    if family == JOINT_FAMILY:
+        print(f"{folder.name}: backend {tagger.backend} ({tagger.backend_reason})", file=sys.stderr)
+        candidate.extra["backend"] = tagger.backend
+    return candidate
 
 
 class SpacyBaseline:
@@ -311,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folder (default: results/<FILE's name>)",
     )
     p.add_argument("--batch-size", type=int, default=32, help="emails per inference batch")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="joint models, as infer_bert.py --backend: auto is int8 where the checkpoint's export allows it",
+    )
     p.add_argument("--limit", type=int, help="score only the first N examples")
     p.add_argument("--no-speed", action="store_true", help="skip the latency and throughput measurements")
     p.add_argument("--latency-emails", type=int, default=50, help="emails timed one at a time for p50/p95")
@@ -338,7 +353,7 @@ def evaluate(argv: list[str] | None = None) -> dict[str, Any]:
         raise CliError(f"{args.dataset}: no examples to score in split {args.split!r} (an empty file?)")
     out = args.output_dir or Path("results") / Path(args.dataset).stem
 
-    candidates = [load_checkpoint(folder) for folder in args.models]
+    candidates = [load_checkpoint(folder, args.backend) for folder in args.models]
     if args.baseline_spacy:
         candidates.append(
             Candidate(f"spacy:{args.baseline_spacy}", "spacy (zero-shot)", SpacyBaseline(args.baseline_spacy))

@@ -18,8 +18,8 @@ all, with a small state.json) and joined into FILE at the end.  Stopped (Ctrl-C,
 continues where it was: no message is lost or written twice, and the output is the one an uninterrupted run writes.
 --workers N runs N processes with a model each, on one thread each; --ray runs the same per-batch function over a
 Ray Data actor pool (a local Ray, or the cluster at ADDRESS; needs `pip install -e '.[ray]'`).  The joint model
-runs on ONNX Runtime int8 when the checkpoint has model.int8.onnx (classification/export_onnx.py --int8), else on
-torch; a SmolLM2 checkpoint (causal_slms/) is read the same way, more slowly.
+runs on ONNX Runtime int8 when the checkpoint's export allows it (as infer_bert.py: train_bert.py writes it), else
+on ONNX fp32 or torch; a SmolLM2 checkpoint (causal_slms/) is read the same way, more slowly.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=("auto", "torch", "onnx", "onnx-int8"),
         default="auto",
-        help="joint model: auto is onnx-int8 when the checkpoint folder has model.int8.onnx, else torch",
+        help="joint model, as infer_bert.py --backend: auto is int8 when the checkpoint's export allows it",
     )
     p.add_argument("--batch-size", type=int, default=None, help="messages per model call (default: 32; SLM 16)")
     p.add_argument(

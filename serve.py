@@ -2,7 +2,7 @@
 
     python serve.py trained_models/bert-mix-2000-seed1
     python serve.py bert=trained_models/bert-mix-2000-seed1 slm=trained_models/slm-demo --port 8080
-    python serve.py trained_models/bert-demo --backend onnx-int8   # after classification/export_onnx.py --int8
+    python serve.py trained_models/bert-demo --backend torch   # the joint model runs int8 unless told otherwise
     curl -s localhost:8000/v1/extract -H 'Content-Type: application/json' \\
         -d '{"texts": ["Can we meet Friday at 3pm? - Ana"]}'
 
@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=BACKENDS,
         default=d.backend,
-        help="joint model: torch, or ONNX Runtime on the checkpoint's export (classification/"
-        "export_onnx.py; as infer_bert.py --backend; onnx-int8 is the fastest on CPU)",
+        help="joint model, as infer_bert.py --backend: auto is int8 when the checkpoint's export allows it, else "
+        "ONNX fp32, else torch (the log says which)",
     )
     g.add_argument("--bf16", action="store_true", help="joint model: bf16 autocast (as infer_bert.py --bf16)")
     g.add_argument("--max-length", type=int, default=d.max_length, help="joint model: sub-words per window")
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             print(f"error: {name} must be at least 1", file=sys.stderr)
             return 2
-    if args.bf16 and args.backend != "torch":
+    if args.bf16 and args.backend not in ("auto", "torch"):
         print("error: --bf16 is for the torch backend (ONNX files carry their own precision)", file=sys.stderr)
         return 2
     settings = ServerSettings(

@@ -61,7 +61,7 @@ def contract_breaks(predictions: list[dict[str, Any]]) -> int:
 
 
 def measure(folder: str, constrained: bool, sets: dict[str, list[dict]], batch_size: int) -> dict[str, float]:
-    tagger = load_tagger(folder, FAMILY)
+    tagger = load_tagger(folder, FAMILY, backend="torch")  # the recipe's figures, not a backend's
     meta = tagger.meta
     if not constrained:  # the same weights read with each word's argmax
         tagger = JointTagger(tagger.model, tagger.tokenizer, meta, constrained=False)

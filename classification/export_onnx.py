@@ -1,15 +1,21 @@
-"""Export a joint checkpoint to ONNX (both heads, any batch size and length) for ONNX Runtime, optionally int8.
+"""Export a joint checkpoint to ONNX for ONNX Runtime: ``model.onnx`` (fp32) and ``model.int8.onnx`` beside the
+weights, and ``onnx_export.json``, the record that lets infer_bert.py, evaluate_models.py and serve.py pick int8
+without being asked.  train_bert.py runs this at the end of training; run it by hand for an older checkpoint.
 
-    python classification/export_onnx.py trained_models/bert-demo            # writes model.onnx into the folder
-    python classification/export_onnx.py trained_models/bert-demo --int8     # and model.int8.onnx beside it
-    python classification/infer_bert.py trained_models/bert-demo --backend onnx-int8 "Lunch on Friday?"
+    python classification/export_onnx.py trained_models/bert-demo
+    python classification/export_onnx.py trained_models/bert-demo --dataset datasets/demo.json   # measure on it
 
 The graph comes from ``torch.onnx.export`` (the dynamo exporter) of the checkpoint's ``JointModel``: inputs
-``input_ids`` and ``attention_mask`` (int64, batch x length), outputs ``logits`` (the entity head, per sub-word)
-and ``intent_logits``.  ``--int8`` quantizes the weights of its matrix products to int8 with ONNX Runtime's dynamic
-quantization (activations are quantized on the fly, per batch): a smaller file and faster on CPU, at a small cost
-in F1 that ``benchmarks/bench_bert.py`` measures.  Each file records the SHA-256 of the ``model.safetensors`` it
-was exported from, so an export left behind by retraining is refused rather than silently run.
+``input_ids``, ``attention_mask`` (and ``shape_ids`` for a model that reads word shapes), int64, batch x length;
+outputs ``logits`` (the entity head, per sub-word) and ``intent_logits``.
+
+int8 is ONNX Runtime's dynamic quantization (weights int8, activations quantized per batch as they come), with
+the choices ``benchmarks/bench_bert.py`` measured (docs/speed.md): the weights of the encoder's matrix products,
+per output channel (a scale per column instead of one per matrix); and in fp32 what int8 does not pay for
+(``fp32_nodes`` says which and why).  The export then measures int8 against fp32 on the checkpoint's validation
+split (entity F1 and intent accuracy) and records the cost; ``choose_backend`` runs int8 only within budget.
+Each file records the SHA-256 of the ``model.safetensors`` it was exported from, so an export left behind by
+retraining is refused rather than silently run.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must 
 
 # isort: split
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -28,9 +35,21 @@ import torch
 from torch import nn
 
 from classification.checkpoint import WEIGHTS_FILE, CheckpointError
-from classification.joint import load_checkpoint
-from classification.onnx_backend import ONNX_FILES, OUTPUT_NAMES, SOURCE_KEY, input_names, weights_digest
-from small_lm.cli import exits_on
+from classification.joint import JointTagger, load_checkpoint
+from classification.onnx_backend import (
+    EXPORT_RECORD,
+    ONNX_FILES,
+    OUTPUT_NAMES,
+    SOURCE_KEY,
+    input_names,
+    load_onnx_checkpoint,
+    weights_digest,
+)
+from small_lm.cli import HelpFormatter, exits_on
+from small_lm.data import DatasetError, read_dataset_file
+from small_lm.metrics import score_predictions
+
+MEASURE_LIMIT = 1000  # validation examples int8 is measured on (enough to see half a point; a minute at most)
 
 
 class _Heads(nn.Module):
@@ -58,13 +77,88 @@ def _stamp(path: Path, digest: str) -> None:
     onnx.save(proto, str(path))
 
 
-def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list[Path]:
-    """Write ``model.onnx`` (and ``model.int8.onnx`` with ``int8``) into the checkpoint ``folder``; the paths."""
+def fp32_nodes(path: Path) -> dict[str, str]:
+    """The nodes of the fp32 graph that int8 keeps in fp32, with why.  Only the encoder's matrix products with a
+    weight matrix are quantized; of those, the two below stay fp32 (each measured in docs/speed.md)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    keep = {}
+    for node in graph.node:
+        if node.op_type == "Gather" and node.input[0].endswith("embeddings.weight"):
+            keep[node.name] = "embedding lookup: a gather does no arithmetic, so int8 would only shrink the file"
+        elif node.op_type == "Gemm":  # the quantizer first rewrites a Gemm as a MatMul of this name and an Add
+            keep[f"{node.name}_MatMul"] = "intent head: one small product per window, read as a probability"
+        elif node.op_type == "MatMul" and getattr(producer.get(node.input[0]), "op_type", None) == "Gelu":
+            keep[node.name] = (
+                "feed-forward output projection: its GELU input has a few outlier channels, and one uint8 scale per "
+                "batch for them leaves the rest a handful of levels"
+            )
+    head = producer.get(OUTPUT_NAMES[0])
+    while head is not None and head.op_type != "MatMul":  # the bias Add, a Reshape: back to the product
+        head = producer.get(head.input[0])
+    if head is not None:
+        keep[head.name] = "entity head: its logits are the tag scores the decoder compares; a small product"
+    return keep
+
+
+def quantize(fp32_path: Path, int8_path: Path, per_channel: bool = True, keep_fp32: bool = True) -> dict[str, str]:
+    """Write the int8 model of ``fp32_path`` to ``int8_path``; the nodes kept fp32 and why.  The defaults are the
+    export's; ``benchmarks/bench_bert.py --int8-choices`` measures each choice against the alternative."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    keep = fp32_nodes(fp32_path) if keep_fp32 else {}
+    quantize_dynamic(
+        fp32_path,
+        int8_path,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"] if keep_fp32 else None,  # None: ORT's choice, embeddings (Gather) too
+        per_channel=per_channel,
+        nodes_to_exclude=list(keep),
+        # This CPU class has VNNI (int8 dot products without overflow), so the full 8 bits; reduce_range is for
+        # older CPUs, whose 16-bit accumulation of two int8 products can saturate.
+        reduce_range=False,
+    )
+    return keep
+
+
+def measure_int8(folder: Path, dataset: Path) -> dict:
+    """Entity F1 and intent accuracy of the ONNX fp32 and int8 files on the dataset's validation split (test if it
+    has none, as a JSON-lines file of gold examples), read as infer_bert.py reads; and int8's cost in points."""
+    splits = read_dataset_file(dataset)[0]
+    split = "validation" if splits.get("validation") else "test"
+    examples = splits[split][:MEASURE_LIMIT]
+    texts, scores = [x["text"] for x in examples], {}
+    for backend in ONNX_FILES:
+        tagger = JointTagger(*load_onnx_checkpoint(folder, backend))
+        metrics = score_predictions(examples, tagger.predict(texts), tagger.intents)
+        scores[backend] = {"entity_f1": metrics["entity_f1"], "intent_accuracy": metrics["intent_accuracy"]}
+    cost = {k: round(100 * (scores["onnx"][k] - scores["onnx-int8"][k]), 3) for k in scores["onnx"]}
+    return {"measured_on": f"{dataset} ({split}, {len(examples)} examples)", "scores": scores, "int8_cost_points": cost}
+
+
+def training_dataset(folder: Path) -> Path | None:
+    """The dataset the checkpoint was trained on, if it is still where training read it."""
+    try:
+        training = json.loads((folder / "config.json").read_text()).get("training") or {}
+    except (OSError, ValueError):
+        return None
+    path = Path(training.get("dataset") or "")
+    return path if training.get("dataset") and path.is_file() else None
+
+
+def export(folder: str | Path, dataset: str | Path | None = None, verbose: bool = True) -> list[Path]:
+    """Write ``model.onnx``, ``model.int8.onnx`` and their record into the checkpoint ``folder``; the paths.
+    int8 is measured on ``dataset`` (default: the one the checkpoint was trained on, if it is there)."""
     folder = Path(folder)
     say = print if verbose else (lambda *a, **k: None)
     model, tokenizer, _ = load_checkpoint(folder)
     digest = weights_digest(folder / WEIGHTS_FILE)
-    fp32_path, int8_path = folder / ONNX_FILES["onnx"], folder / ONNX_FILES["onnx-int8"]
+    dataset = Path(dataset) if dataset else training_dataset(folder)
+    if dataset is not None and not dataset.is_file():
+        raise DatasetError(f"{dataset}: no such file (the dataset to measure int8 on)")
+    paths = {backend: folder / name for backend, name in ONNX_FILES.items()}
     sample = tokenizer(["an example email to trace", "and a second"], padding=True, return_tensors="pt")
     names = input_names(model.config)
     args = (sample["input_ids"], sample["attention_mask"], torch.ones_like(sample["input_ids"]))[: len(names)]
@@ -74,11 +168,11 @@ def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=max_positions)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=folder, prefix=".onnx-export-") as tmp:
-        tmp_fp32 = Path(tmp) / ONNX_FILES["onnx"]
+        staged = {backend: Path(tmp) / name for backend, name in ONNX_FILES.items()}
         torch.onnx.export(
             _Heads(model).eval(),
             args,
-            str(tmp_fp32),
+            str(staged["onnx"]),
             input_names=list(names),
             output_names=list(OUTPUT_NAMES),
             dynamic_shapes={name: {0: batch, 1: seq} for name in names},
@@ -86,32 +180,41 @@ def export(folder: str | Path, int8: bool = False, verbose: bool = True) -> list
             external_data=False,  # one self-contained file (a BERT-base is well under protobuf's 2 GB limit)
             verbose=False,
         )
-        _stamp(tmp_fp32, digest)
-        say(f"exported {fp32_path} in {time.perf_counter() - start:.0f} s")
-        if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            tmp_int8 = Path(tmp) / ONNX_FILES["onnx-int8"]
-            quantize_dynamic(tmp_fp32, tmp_int8, weight_type=QuantType.QInt8)
-            _stamp(tmp_int8, digest)
-        os.replace(tmp_fp32, fp32_path)  # atomic: a reader never sees half a file
-        written = [fp32_path]
-        if int8:
-            os.replace(tmp_int8, int8_path)
-            written.append(int8_path)
-            say(f"quantized {int8_path} (int8 weights, dynamic activations)")
-    for path in written:
+        kept = quantize(staged["onnx"], staged["onnx-int8"])
+        for path in staged.values():
+            _stamp(path, digest)
+        say(f"exported {paths['onnx'].name} and {paths['onnx-int8'].name} in {time.perf_counter() - start:.0f} s")
+        record = {SOURCE_KEY: digest, "int8_kept_fp32": kept, "int8_cost_points": None}
+        # Old files out first, then the new ones in (each rename atomic: a reader never sees half a file), the
+        # record last: until it names these weights, auto runs none of the files.
+        (folder / EXPORT_RECORD).unlink(missing_ok=True)
+        for backend, path in staged.items():
+            os.replace(path, paths[backend])
+        if dataset is not None:
+            say(f"measuring int8 against fp32 on {dataset} ...")
+            record.update(measure_int8(folder, dataset))
+            say(f"  int8 cost in points (entity F1, intent accuracy): {record['int8_cost_points']}")
+        else:
+            say("int8 not measured (no dataset: pass --dataset); infer_bert.py will run the fp32 file by default")
+        record_tmp = Path(tmp) / EXPORT_RECORD
+        record_tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        os.replace(record_tmp, folder / EXPORT_RECORD)
+    for path in paths.values():
         say(f"  {path.name}: {path.stat().st_size / 2**20:.1f} MiB")
-    return written
+    return [*paths.values(), folder / EXPORT_RECORD]
 
 
-@exits_on(CheckpointError)
+@exits_on(CheckpointError, DatasetError)
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("model", help="checkpoint folder written by classification/train_bert.py")
-    p.add_argument("--int8", action="store_true", help="also write model.int8.onnx (int8 dynamic quantization)")
+    p.add_argument(
+        "--dataset",
+        help="dataset whose validation split measures int8 against fp32 (default: the one the checkpoint was trained "
+        "on, if it is still there)",
+    )
     args = p.parse_args(argv)
-    export(args.model, int8=args.int8)
+    export(args.model, dataset=args.dataset)
     return 0
 
 

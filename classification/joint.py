@@ -44,8 +44,8 @@ from classification.checkpoint import (
     checkpoint_meta,
     is_joint_checkpoint,
 )
-from classification.onnx_backend import BACKENDS, load_onnx_checkpoint
-from classification.reading import SHAPES, encode_windows, inside_label_ids, line_starts, page_words
+from classification.onnx_backend import choose_backend, load_onnx_checkpoint
+from classification.reading import SHAPES, encode_windows, inside_label_ids, length_buckets, line_starts, page_words
 from small_lm.data import bio_to_spans, tokenize
 
 
@@ -195,26 +195,32 @@ class JointTagger:
         self.inside = inside_label_ids(self.labels) if self.meta.get("subword_labels") == "all" else None
         self.decoder = BioDecoder(self.labels) if constrained else None
         self.outside = self.labels.index("O")
+        self.backend = "torch" if isinstance(model, nn.Module) else "onnx"  # from_pretrained says which exactly
+        self.backend_reason = "built from a model object"
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, max_length: int = 256, bf16: bool = False, backend: str = "torch"
+        cls, folder: str | Path, max_length: int = 256, bf16: bool = False, backend: str = "auto"
     ) -> JointTagger:
         """The tagger of a checkpoint folder; ``CheckpointError`` saying what is wrong if it cannot be read.
 
-        ``backend``: ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` for ONNX Runtime on the folder's export by
-        ``classification/export_onnx.py`` (see ``classification/onnx_backend.py``)."""
+        ``backend``: ``"auto"`` (int8 where the folder's export allows it, see ``onnx_backend.choose_backend``),
+        ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` for ONNX Runtime on the folder's export.  The tagger's
+        ``backend`` and ``backend_reason`` say which ran and why."""
+        backend, reason = choose_backend(folder, backend, bf16)
         if backend == "torch":
-            return cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
-        if bf16:
+            tagger = cls(*load_checkpoint(folder), max_length=max_length, bf16=bf16)
+        elif bf16:
             raise ValueError("bf16 autocast is for the torch backend; the ONNX backends run their own precision")
-        return cls(*load_onnx_checkpoint(folder, backend), max_length=max_length)
+        else:
+            tagger = cls(*load_onnx_checkpoint(folder, backend), max_length=max_length)
+        tagger.backend, tagger.backend_reason = backend, reason
+        return tagger
 
     @torch.inference_mode()
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, Any]]:
-        """Predictions for ``texts``, batched and sorted by length so little compute goes to padding."""
+        """Predictions for ``texts``: their windows sorted by length and run in batches of similar length
+        (``length_buckets``), so little compute goes to padding however the texts' lengths mix."""
         offsets = [[(s, e) for _, s, e in tokenize(text)] for text in texts]
         pages = [page_words(text, o, self.markers) for text, o in zip(texts, offsets, strict=True)]
         windows = encode_windows(self.tokenizer, [words for words, _ in pages], self.max_length, self.markers)
@@ -222,8 +228,8 @@ class JointTagger:
         word_scores: list[dict[int, tuple[int, np.ndarray]]] = [{} for _ in texts]
         intent_probs: list[list[np.ndarray]] = [[] for _ in texts]
         pad_id = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(order), batch_size):
-            batch = [windows[i] for i in order[start : start + batch_size]]
+        for start, end in length_buckets([len(windows[i].input_ids) for i in order], batch_size):
+            batch = [windows[i] for i in order[start:end]]
             width = max(len(w.input_ids) for w in batch)
             ids = torch.tensor([w.input_ids + [pad_id] * (width - len(w.input_ids)) for w in batch])
             mask = torch.tensor([[1] * len(w.input_ids) + [0] * (width - len(w.input_ids)) for w in batch])

@@ -1,7 +1,8 @@
 """ONNX Runtime in place of the torch model inside ``JointTagger``: same inputs, same ``logits`` and
-``intent_logits``, read from the ``model.onnx`` / ``model.int8.onnx`` that ``classification/export_onnx.py``
-writes into a checkpoint folder.
+``intent_logits``, read from the ``model.onnx`` / ``model.int8.onnx`` that ``classification/export_onnx.py`` (and
+``train_bert.py`` at the end of training) writes into a checkpoint folder, and which backend runs by default.
 
+    tagger = JointTagger.from_pretrained("trained_models/bert-demo")                      # auto: see choose_backend
     tagger = JointTagger.from_pretrained("trained_models/bert-demo", backend="onnx-int8")
 
 Nothing here imports onnxruntime until a session is made, so the torch path does not need it.
@@ -10,6 +11,7 @@ Nothing here imports onnxruntime until a session is made, so the torch path does
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,14 @@ from classification.checkpoint import (
     is_joint_checkpoint,
 )
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")  # auto: choose_backend
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+# Written by the export beside the ONNX files: the weights they came from, the nodes int8 keeps in fp32 and why,
+# and what int8 cost against fp32 on the checkpoint's validation split.
+EXPORT_RECORD = "onnx_export.json"
+# auto runs int8 only if it lost at most this many points of entity F1 and of intent accuracy against fp32 on the
+# validation split (one example of 600 is 0.17 points): beyond it, the ONNX fp32 file, which costs nothing.
+INT8_BUDGET_POINTS = 0.5
 INPUT_NAMES = ("input_ids", "attention_mask", "shape_ids")  # shape_ids: for a model that reads sub-word shapes
 OUTPUT_NAMES = ("logits", "intent_logits")
 SOURCE_KEY = "small_lm.source_weights_sha256"  # ONNX metadata: the digest of the model.safetensors exported
@@ -42,8 +50,8 @@ def input_names(config: JointConfig) -> tuple[str, ...]:
     return INPUT_NAMES if config.word_shapes else INPUT_NAMES[:2]
 
 
-def export_command(folder: str | Path, backend: str) -> str:
-    return f"{EXPORT_COMMAND} {folder}" + (" --int8" if backend == "onnx-int8" else "")
+def export_command(folder: str | Path) -> str:
+    return f"{EXPORT_COMMAND} {folder}"
 
 
 def weights_digest(path: Path) -> str:
@@ -138,7 +146,7 @@ def load_onnx_checkpoint(
     if not path.is_file():
         raise CheckpointError(
             f"{path}: no such file; the {backend} backend runs the checkpoint's ONNX export: "
-            f"`{export_command(folder, backend)}` writes it"
+            f"`{export_command(folder)}` writes it"
         )
     try:
         config = JointConfig.from_pretrained(folder)
@@ -150,12 +158,64 @@ def load_onnx_checkpoint(
     except CheckpointError:
         raise
     except Exception as err:  # onnxruntime raises its own exception types for unreadable files
-        advice = f"`{export_command(folder, backend)}` writes it again"
+        advice = f"`{export_command(folder)}` writes it again"
         raise CheckpointError(f"{path}: cannot load it ({err}); {advice}") from None
     weights = folder / WEIGHTS_FILE
     if weights.is_file() and model.source_digest not in (None, weights_digest(weights)):
         raise CheckpointError(
             f"{path} was exported from other weights than {weights} (retrained since?); "
-            f"`{export_command(folder, backend)}` exports it again"
+            f"`{export_command(folder)}` exports it again"
         )
     return model, tokenizer, checkpoint_meta(config)
+
+
+def read_export_record(folder: str | Path) -> dict[str, Any] | None:
+    """The folder's export record (``EXPORT_RECORD``), or None if it has none or it cannot be read."""
+    try:
+        return json.loads((Path(folder) / EXPORT_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def int8_cost(record: dict[str, Any]) -> float | None:
+    """The larger of int8's two losses in points (entity F1, intent accuracy) against fp32, as the export measured
+    it; None if it was not measured."""
+    cost = record.get("int8_cost_points")
+    return None if not cost else max(cost["entity_f1"], cost["intent_accuracy"])
+
+
+def choose_backend(folder: str | Path, requested: str = "auto", bf16: bool = False) -> tuple[str, str]:
+    """The backend to run a joint checkpoint on, and why.  Anything but ``auto`` is taken as asked (loading then
+    refuses a missing or stale export).  ``auto``: int8 when the folder's export is of its current weights and int8
+    cost at most ``INT8_BUDGET_POINTS`` on validation; else the ONNX fp32 export; else torch, saying how to get
+    the export.  A stale export (the weights changed since) is never run: auto says so and runs torch."""
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown backend {requested!r}; one of {', '.join(BACKENDS)}")
+    if requested != "auto":
+        return requested, "asked for"
+    if bf16:
+        return "torch", "bf16 autocast is a torch setting"
+    folder = Path(folder)
+    record, weights = read_export_record(folder), folder / WEIGHTS_FILE
+    files = {b: folder / name for b, name in ONNX_FILES.items() if (folder / name).is_file()}
+    if not files or record is None:
+        return "torch", f"no ONNX export with its {EXPORT_RECORD} in the folder; `{export_command(folder)}` writes it"
+    if not weights.is_file() or record.get(SOURCE_KEY) != weights_digest(weights):
+        return "torch", (
+            f"the ONNX export in the folder is of other weights than {WEIGHTS_FILE} (retrained since?), so it is not "
+            f"run; `{export_command(folder)}` exports it again"
+        )
+    cost, budget = int8_cost(record), INT8_BUDGET_POINTS
+    if cost is not None:
+        points = record["int8_cost_points"]
+        lost = (
+            f"int8 lost {points['entity_f1']:.2f} points of entity F1 and {points['intent_accuracy']:.2f} of intent "
+            f"accuracy against fp32 on validation"
+        )
+    if "onnx-int8" in files and cost is not None and cost <= budget:
+        return "onnx-int8", f"{lost}, within the budget of {budget}"
+    if "onnx" in files:
+        return "onnx", f"ONNX fp32: {lost}, over the budget of {budget}" if cost is not None else (
+            "ONNX fp32: int8's cost was not measured (`export_onnx.py --dataset` measures it)"
+        )
+    return "torch", f"no {ONNX_FILES['onnx']} in the folder; `{export_command(folder)}` writes it"

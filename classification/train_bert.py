@@ -67,6 +67,13 @@ class ModelArguments:
         default=True,
         metadata={"help": "show the encoder line breaks and tabs as marker tokens (--no-layout: the words only)"},
     )
+    onnx: bool = field(
+        default=True,
+        metadata={
+            "help": "at the end, export model.onnx and model.int8.onnx beside the weights and measure int8 on the "
+            "validation split, so infer_bert.py and serve.py run int8 by default (--no-onnx: skip it)"
+        },
+    )
     word_shapes: Literal["auto", "on", "off"] = field(
         default="auto",
         metadata={
@@ -219,6 +226,21 @@ def model_card(folder: Path, base: str, dataset: Path, metrics: dict, seconds: f
     )
 
 
+def export_fast_path(folder: Path, dataset: Path) -> None:
+    """The ONNX files and int8's measured cost (classification/export_onnx.py).  The weights are saved by now, so a
+    failed export costs only speed: say so and how to retry, and keep the checkpoint."""
+    from classification.export_onnx import export
+
+    try:
+        export(folder, dataset=dataset)
+    except Exception as err:  # the exporter and the quantizer raise many types; none should lose the training
+        print(
+            f"warning: the ONNX export failed ({type(err).__name__}: {err}); the checkpoint runs on torch. "
+            f"`python classification/export_onnx.py {folder}` retries it",
+            file=sys.stderr,
+        )
+
+
 @exits_on(DatasetError, CheckpointError)
 def main(argv: list[str] | None = None) -> int:
     parser, data_args, model_args, training = parse_args(argv)
@@ -296,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         shutil.rmtree(work_dir, ignore_errors=True)  # Trainer's intermediate checkpoints; the best is saved above
         print(json.dumps({k: round(v, 4) for k, v in test.items() if isinstance(v, float)}, indent=1))
+        if model_args.onnx:
+            export_fast_path(output_dir, dataset_path)
         print(f"saved {output_dir}")
     return 0
 

@@ -34,23 +34,20 @@ class ModelSpec:
 
 
 def resolve_backend(folder: Path, family: str, given: str) -> tuple[str, str]:
-    """The backend to run and why: ``auto`` is ONNX int8 where the checkpoint has that export, else torch."""
+    """The backend to run and why: the joint model's as ``classification.onnx_backend.choose_backend`` picks it
+    (``auto``: int8 where the checkpoint's export allows it), checked here once rather than by every worker."""
     from taggers import JOINT
 
     if family != JOINT:
         if given not in ("auto", "torch"):
             raise ValueError(f"--backend {given} is for the joint model; {folder} is a SmolLM2 checkpoint (torch)")
         return "torch", "a SmolLM2 checkpoint runs on torch"
-    from classification.onnx_backend import ONNX_FILES, export_command
+    from classification.onnx_backend import ONNX_FILES, choose_backend, export_command
 
-    if given != "auto":
-        if given in ONNX_FILES and not (folder / ONNX_FILES[given]).is_file():  # said now, not by every worker
-            raise ValueError(f"{folder / ONNX_FILES[given]}: no such file; `{export_command(folder, given)}` writes it")
-        return given, "--backend"
-    int8 = ONNX_FILES["onnx-int8"]
-    if (folder / int8).is_file():
-        return "onnx-int8", f"{int8} is in the checkpoint folder"
-    return "torch", f"no {int8} in the checkpoint folder; `{export_command(folder, 'onnx-int8')}` writes it"
+    backend, why = choose_backend(folder, given)
+    if backend in ONNX_FILES and not (folder / ONNX_FILES[backend]).is_file():
+        raise ValueError(f"{folder / ONNX_FILES[backend]}: no such file; `{export_command(folder)}` writes it")
+    return backend, why
 
 
 def load_tagger(spec: ModelSpec, threads: int = 1) -> Any:

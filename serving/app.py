@@ -26,7 +26,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.config import JOINT, ModelSpec, ServerSettings, load_served
+from serving.config import ModelSpec, ServerSettings, load_served
 from serving.metrics import Metrics
 from serving.worker import ModelWorker, QueueFull
 
@@ -79,6 +79,7 @@ class ModelInfo(BaseModel):
     family: str
     ready: bool
     max_batch_size: int
+    backend: str | None = Field(None, description="joint model: torch, onnx or onnx-int8")
     intents: list[str] | None = None
     entity_types: list[str] | None = None
 
@@ -127,7 +128,6 @@ class Service:
                 max_wait_s=settings.max_wait_ms / 1000,
                 max_queue=settings.max_queue,
                 metrics=self.metrics,
-                group_by_length=spec.family == JOINT,
                 on_load_error=on_load_error,
             )
             for spec in specs
@@ -331,7 +331,7 @@ def create_app(
             tagger = worker.tagger
             out.append(ModelInfo(
                 name=name, family=service.specs[name].family, ready=worker.ready,
-                max_batch_size=worker.max_batch_size,
+                max_batch_size=worker.max_batch_size, backend=getattr(tagger, "backend", None),
                 intents=getattr(tagger, "intents", None), entity_types=getattr(tagger, "entity_types", None),
             ))  # fmt: skip
         return {"models": out}

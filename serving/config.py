@@ -30,7 +30,7 @@ class ServerSettings:
     max_chars: int = 50_000  # characters per text; beyond it 413
     request_timeout: float = 60.0  # seconds from arrival to answer; beyond it 504
     api_key: str | None = field(default=None, repr=False)  # bearer token; never printed, not even in repr
-    backend: str = "torch"  # joint model: torch, or ONNX Runtime on the checkpoint's export (infer_bert.py --backend)
+    backend: str = "auto"  # joint model: auto (int8 where the export allows), torch, onnx, onnx-int8 (infer_bert.py)
     bf16: bool = False  # joint model: bf16 autocast (infer_bert.py --bf16)
     max_length: int = 256  # joint model: sub-words per window (infer_bert.py --max-length)
     slm_dtype: str = "float32"  # SLM weights (infer_slm.py --dtype)

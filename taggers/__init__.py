@@ -43,15 +43,16 @@ def load_tagger(
     folder: str | Path,
     family: str | None = None,
     *,
-    backend: str = "torch",
+    backend: str = "auto",
     bf16: bool = False,
     max_length: int = 256,
     dtype: str = "float32",
     device: str | None = None,
 ) -> Any:
     """The tagger of the checkpoint in ``folder``.  ``family``: the one the caller reads (an error naming the other
-    family's script if the folder holds the other one); None takes either.  ``backend``, ``bf16`` and
-    ``max_length`` are the joint model's (infer_bert.py's flags), ``dtype`` and ``device`` the SLM's."""
+    family's script if the folder holds the other one); None takes either.  ``backend`` (``auto``: the
+    fastest the folder allows, see ``classification.onnx_backend.choose_backend``), ``bf16`` and ``max_length`` are
+    the joint model's (infer_bert.py's flags), ``dtype`` and ``device`` the SLM's."""
     found = family_of(folder)
     if family is not None and found != family:
         raise CheckpointError(f"{folder} is a {found} checkpoint: read it with {SCRIPTS[found]}")

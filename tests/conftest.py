@@ -57,6 +57,11 @@ def _parts(template: str):
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     """A valid dataset file of 48 examples split 32/8/8."""
+    return write_tiny_dataset(tmp_path / "tiny.json")
+
+
+def write_tiny_dataset(path: Path) -> Path:
+    """``tiny_examples(48)`` as a dataset file split 32/8/8 at ``path``."""
     splits = split_examples(tiny_examples(48), (0.67, 0.165, 0.165))
     document = build_document(
         splits,
@@ -64,7 +69,6 @@ def tiny_dataset(tmp_path: Path) -> Path:
         ["inquiry", "cancel"],
         {"generator": "tests", "model": None, "system_prompt": "", "seed": 0, "created_at": "2026-01-01T00:00:00Z"},
     )
-    path = tmp_path / "tiny.json"
     write_json_atomic(path, document)
     return path
 
@@ -109,10 +113,12 @@ def tiny_bert(tmp_path: Path) -> Path:
     return save_tiny_bert(tmp_path / "tiny-bert")
 
 
-def train_tiny(tiny_bert: Path, tiny_dataset: Path, out: Path, *extra: str) -> Path:
-    """A tiny joint checkpoint in ``out``, trained for 2 epochs with ``train_bert.py``'s defaults and ``extra``."""
+def train_tiny(tiny_bert: Path, tiny_dataset: Path, out: Path, *extra: str, onnx: bool = False) -> Path:
+    """A tiny joint checkpoint in ``out``, trained for 2 epochs with ``train_bert.py``'s defaults and ``extra``;
+    without the ONNX export at the end unless ``onnx`` (it costs seconds, and most tests read torch)."""
     args = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(out),
-            "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3", *extra]  # fmt: skip
+            "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3", *([] if onnx else ["--no-onnx"]),
+            *extra]  # fmt: skip
     assert train_bert.main(args) == 0, "train_bert.py failed: see its error line above"
     return out
 
@@ -158,7 +164,7 @@ def needle_tagger(tmp_path_factory) -> Path:
             "--epochs", "20", "--batch-size", "8", "--learning-rate", "2e-3",
             # The needle is the only capitalised word: without this a model may learn the shape alone, and the HF
             # pipeline, which passes no shapes, would then find nothing (tests/test_bert.py).
-            "--word-shapes", "off"]  # fmt: skip
+            "--word-shapes", "off", "--no-onnx"]  # fmt: skip
     status = train_bert.main(args)
     assert status == 0, "train_bert.py failed: see its error line above"
     return out

@@ -25,13 +25,15 @@ from classification import convert_checkpoint, infer_bert, train_bert
 from classification.checkpoint import CheckpointError
 from classification.encoder import init_joint_model, packaged_encoder_path
 from classification.joint import JointModel, JointTagger, load_checkpoint
-from classification.reading import encode_windows, layout_markers, page_words
+from classification.reading import encode_windows, layout_markers, length_buckets, page_words
 from datasets import Dataset
-from small_lm.data import bio_labels, load_dataset_file, tokenize
+from small_lm.data import bio_labels, load_dataset_file, read_dataset_file, tokenize
+from small_lm.metrics import score_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 
 LABELS = bio_labels(["DATE", "TIME", "NAME", "EMAIL"])
+INTENTS = ["inquiry", "cancel"]
 
 
 @pytest.fixture
@@ -109,7 +111,7 @@ def test_overwrite_replaces_a_checkpoint_and_never_deletes_anything_else(
 ):
     """--overwrite means what it means for train_slm.py (small_lm/training.py): the old checkpoint goes first."""
     (trained_tiny / "stale.txt").write_text("left by the old run")
-    argv = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--epochs", "1", "--overwrite"]
+    argv = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--epochs", "1", "--overwrite", "--no-onnx"]
     assert train_bert.main([*argv, "--output-dir", str(trained_tiny)]) == 0
     assert not (trained_tiny / "stale.txt").exists() and (trained_tiny / "model.safetensors").is_file()
     notes = tmp_path / "notes"
@@ -217,10 +219,23 @@ def test_packaged_real_encoder_trains_end_to_end(tiny_dataset: Path, tmp_path: P
             "16",
         ]
     )
-    (prediction,) = JointTagger.from_pretrained(out).predict(["Can we meet tomorrow at 3pm?"])
+    (prediction,) = JointTagger.from_pretrained(out, backend="torch").predict(["Can we meet tomorrow at 3pm?"])
     assert prediction["intent"] in ("inquiry", "cancel")
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["loaded_from"] == str(packaged_encoder_path())
+
+    # Training ends with the fast path: both ONNX files, and int8 measured against fp32 on the validation split,
+    # where the fp32 file scores what the torch weights score.
+    record = json.loads((out / "onnx_export.json").read_text())
+    assert (out / "model.onnx").is_file() and (out / "model.int8.onnx").is_file()
+    assert record["measured_on"].startswith(f"{tiny_dataset} (validation")
+    validation = read_dataset_file(tiny_dataset)[0]["validation"]
+    torch_tagger = JointTagger.from_pretrained(out, backend="torch")
+    torch_scores = score_predictions(validation, torch_tagger.predict([x["text"] for x in validation]), INTENTS)
+    assert record["scores"]["onnx"]["entity_f1"] == pytest.approx(torch_scores["entity_f1"], abs=1e-6)
+    assert record["scores"]["onnx"]["intent_accuracy"] == pytest.approx(torch_scores["intent_accuracy"], abs=1e-6)
+    tagger = JointTagger.from_pretrained(out)  # no backend named: the export is used
+    assert tagger.backend in ("onnx-int8", "onnx") and "validation" in tagger.backend_reason
 
 
 def test_long_examples_are_trained_in_overlapping_windows(tmp_path: Path):
@@ -308,7 +323,7 @@ def test_training_keeps_the_best_evaluation_not_the_last(
     monkeypatch.setattr(train_bert, "metrics_function", rigged)
     out = tmp_path / "best"
     train_bert.main(["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(out),
-                     "--epochs", "3", "--batch-size", "8", "--learning-rate", "5e-3"])  # fmt: skip
+                     "--epochs", "3", "--batch-size", "8", "--learning-rate", "5e-3", "--no-onnx"])  # fmt: skip
     assert len(seen) == 5, "three epochs, then the kept model on the test and the validation split"
     epoch_2, epoch_3, kept = seen[1], seen[2], seen[4]
     assert not np.allclose(epoch_2[0], epoch_3[0]), "the last epoch changed the model, so the check means something"
@@ -378,3 +393,25 @@ print(seen)
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "['PASSIVE']"
+
+
+def test_windows_run_in_batches_of_similar_length(trained_tiny: Path):
+    lengths = [3, 10, 30, 40, 64, 65, 129, 200, 256, 256]
+    buckets = length_buckets(lengths, batch_size=4)
+    assert buckets == [(0, 4), (4, 6), (6, 10)], "full at 4; 129 is over twice 64"
+    for start, end in buckets:
+        assert end - start <= 4 and lengths[end - 1] <= 2 * max(lengths[start], 32)
+
+    # The tagger runs a voice command and a long email in separate model calls, each padded to its own length.
+    tagger = JointTagger.from_pretrained(trained_tiny, max_length=512)
+    widths, model = [], tagger.model
+
+    def recording(**inputs):
+        widths.append(tuple(inputs["input_ids"].shape))
+        return model(**inputs)
+
+    tagger.model = recording
+    email = "Can we meet tomorrow at 3pm with Priya? " * 8
+    together = tagger.predict(["hi olu", email], batch_size=32)
+    assert len(widths) == 2 and widths[0][1] < widths[1][1] / 2, widths
+    assert together == [tagger.predict(["hi olu"])[0], tagger.predict([email])[0]], "the same answers either way"

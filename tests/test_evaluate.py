@@ -94,7 +94,9 @@ def test_exact_span_figure_is_reported_beside_the_token_one(jsonl: Path, tmp_pat
             return out
 
     monkeypatch.setattr(
-        evaluate_models, "load_checkpoint", lambda folder: evaluate_models.Candidate("cutter", "test", Cutter())
+        evaluate_models,
+        "load_checkpoint",
+        lambda folder, backend: evaluate_models.Candidate("cutter", "test", Cutter()),
     )
     out = tmp_path / "out"
     evaluate_models.evaluate(["cutter", "--dataset", str(jsonl), "--output-dir", str(out), "--no-speed"])

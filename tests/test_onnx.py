@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import save_tiny_model, tiny_bert_config
+from conftest import save_tiny_model, tiny_bert_config, write_tiny_dataset
 
 from classification import export_onnx, infer_bert
 from classification.checkpoint import CheckpointError, joint_config
 from classification.joint import JointModel, JointTagger, load_checkpoint
-from classification.onnx_backend import ONNX_FILES, load_onnx_checkpoint
+from classification.onnx_backend import EXPORT_RECORD, INT8_BUDGET_POINTS, ONNX_FILES, load_onnx_checkpoint
 from small_lm.data import bio_labels
 
 TEXTS = [
@@ -43,9 +43,21 @@ def save_tiny_joint(folder: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:
-    """A tiny checkpoint with model.onnx and model.int8.onnx, written by the export command."""
-    folder = save_tiny_joint(tmp_path_factory.mktemp("onnx") / "ckpt", seed=0)
-    assert export_onnx.main([str(folder), "--int8"]) == 0
+    """A tiny checkpoint with model.onnx, model.int8.onnx and their record, written by the export command with int8
+    measured on a tiny dataset."""
+    root = tmp_path_factory.mktemp("onnx")
+    folder = save_tiny_joint(root / "ckpt", seed=0)
+    assert export_onnx.main([str(folder), "--dataset", str(write_tiny_dataset(root / "tiny.json"))]) == 0
+    return folder
+
+
+def with_cost(exported: Path, folder: Path, points: float) -> Path:
+    """A copy of ``exported`` whose record says int8 lost ``points`` of entity F1 (the rule under test is the
+    choice given a measured cost; what a real export measures is test_bert's end-to-end test)."""
+    shutil.copytree(exported, folder)
+    record = json.loads((folder / EXPORT_RECORD).read_text())
+    record["int8_cost_points"] = {"entity_f1": points, "intent_accuracy": 0.0}
+    (folder / EXPORT_RECORD).write_text(json.dumps(record))
     return folder
 
 
@@ -71,6 +83,59 @@ def test_export_writes_both_files_in_the_checkpoint_folder(exported: Path):
     assert not [p for p in exported.iterdir() if p.name.startswith(".onnx-export")], "no temporary files left"
 
 
+def test_int8_quantizes_the_encoder_and_keeps_the_recorded_nodes_fp32(exported: Path):
+    import onnx
+
+    record = json.loads((exported / EXPORT_RECORD).read_text())
+    kept = record["int8_kept_fp32"]
+    reasons = " ".join(kept.values())
+    assert "entity head" in reasons and "feed-forward output" in reasons and "embedding" in reasons
+    fp32_graph = onnx.load(str(exported / ONNX_FILES["onnx"])).graph
+    fp32, weights = {n.name: n for n in fp32_graph.node}, {i.name for i in fp32_graph.initializer}
+    int8 = onnx.load(str(exported / ONNX_FILES["onnx-int8"])).graph
+    int8_nodes = {n.name: n for n in int8.node}
+    for name in kept:  # still there and unquantized
+        assert int8_nodes[name].op_type in ("MatMul", "Gather"), name
+    ffn = [name for name, why in kept.items() if why.startswith("feed-forward")]
+    assert len(ffn) == 2, "one feed-forward output projection per layer of the 2-layer encoder"
+    quantized = [n for n in int8.node if n.op_type == "MatMulInteger"]
+    products = [n for n in fp32.values() if n.op_type == "MatMul" and n.input[1] in weights]
+    assert len(quantized) == len(products) - len(ffn) - 1, "every other weight product is int8 (the entity head: -1)"
+    scales = {i.name: i for i in int8.initializer if i.name.endswith("_scale")}
+    assert any(len(i.dims) == 1 and i.dims[0] > 1 for i in scales.values()), "per-channel: a scale per column"
+
+
+def test_auto_runs_int8_within_budget_else_fp32_else_torch(exported: Path, tmp_path: Path, capsys):
+    cheap = with_cost(exported, tmp_path / "cheap", INT8_BUDGET_POINTS - 0.1)
+    tagger = JointTagger.from_pretrained(cheap)
+    assert tagger.backend == "onnx-int8" and "within the budget" in tagger.backend_reason
+    assert tagger.model.path == cheap / ONNX_FILES["onnx-int8"]
+
+    costly = with_cost(exported, tmp_path / "costly", INT8_BUDGET_POINTS + 0.1)
+    tagger = JointTagger.from_pretrained(costly)
+    assert tagger.backend == "onnx" and "over the budget" in tagger.backend_reason
+    assert tagger.model.path == costly / ONNX_FILES["onnx"]
+
+    unmeasured = with_cost(exported, tmp_path / "unmeasured", 0.0)
+    record = json.loads((unmeasured / EXPORT_RECORD).read_text())
+    (unmeasured / EXPORT_RECORD).write_text(json.dumps({**record, "int8_cost_points": None}))
+    assert JointTagger.from_pretrained(unmeasured).backend == "onnx"
+
+    bare = tmp_path / "bare"
+    shutil.copytree(exported, bare, ignore=shutil.ignore_patterns("*.onnx", EXPORT_RECORD))
+    tagger = JointTagger.from_pretrained(bare)
+    assert tagger.backend == "torch" and isinstance(tagger.model, JointModel)
+    assert f"`python classification/export_onnx.py {bare}` writes it" in tagger.backend_reason
+    assert JointTagger.from_pretrained(cheap, bf16=True).backend == "torch", "bf16 is a torch setting"
+    assert JointTagger.from_pretrained(cheap, backend="torch").backend == "torch", "--backend torch opts out"
+
+    # The scripts say which backend runs, on standard error, without being asked.
+    assert infer_bert.main([str(cheap), "hello"]) == 0
+    assert "backend: onnx-int8 (int8 lost" in capsys.readouterr().err
+    assert infer_bert.main([str(bare), "hello"]) == 0
+    assert "backend: torch (no ONNX export" in capsys.readouterr().err
+
+
 def test_onnx_logits_equal_torch_logits(exported: Path):
     model, tokenizer, _ = load_checkpoint(exported)
     session, _, _ = load_onnx_checkpoint(exported, "onnx")
@@ -86,7 +151,7 @@ def test_onnx_logits_equal_torch_logits(exported: Path):
 
 def test_onnx_tagger_predicts_what_the_torch_tagger_predicts(exported: Path):
     # max_length=32 makes the long email span several windows, each one its own row of the batch
-    torch_tagger = JointTagger.from_pretrained(exported, max_length=32)
+    torch_tagger = JointTagger.from_pretrained(exported, max_length=32, backend="torch")
     onnx_tagger = JointTagger.from_pretrained(exported, max_length=32, backend="onnx")
     expected, got = torch_tagger.predict(TEXTS, batch_size=3), onnx_tagger.predict(TEXTS, batch_size=3)
     assert sum(map(len, spans(expected))) >= 3, "the model tags entities, so the comparison means something"
@@ -122,7 +187,7 @@ def test_int8_runs_close_to_fp32_with_valid_predictions(exported: Path):
 
 
 def test_infer_cli_runs_the_onnx_backend(exported: Path, capsys):
-    assert infer_bert.main([str(exported), *TEXTS, "--json", "--max-length", "32"]) == 0
+    assert infer_bert.main([str(exported), *TEXTS, "--json", "--max-length", "32", "--backend", "torch"]) == 0
     expected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for backend in ("onnx", "onnx-int8"):
         assert infer_bert.main([str(exported), *TEXTS, "--json", "--max-length", "32", "--backend", backend]) == 0
@@ -137,7 +202,7 @@ def test_infer_cli_runs_the_onnx_backend(exported: Path, capsys):
 def test_missing_export_is_a_clear_error_naming_the_command(exported: Path, tmp_path: Path, capsys):
     bare = tmp_path / "bare"
     shutil.copytree(exported, bare, ignore=shutil.ignore_patterns("*.onnx"))
-    with pytest.raises(CheckpointError, match=r"model\.int8\.onnx: no such file.*export_onnx\.py .*bare --int8"):
+    with pytest.raises(CheckpointError, match=r"model\.int8\.onnx: no such file.*export_onnx\.py .*bare`"):
         JointTagger.from_pretrained(bare, backend="onnx-int8")
     assert infer_bert.main([str(bare), "hello", "--backend", "onnx"]) == 1
     err = capsys.readouterr().err
@@ -155,8 +220,14 @@ def test_export_of_other_weights_is_refused(exported: Path, tmp_path: Path):
     shutil.copytree(exported, retrained)
     save_tiny_joint(tmp_path / "other", seed=1)
     shutil.copy(tmp_path / "other" / "model.safetensors", retrained / "model.safetensors")
-    with pytest.raises(CheckpointError, match=r"exported from other weights.*export_onnx\.py"):
-        JointTagger.from_pretrained(retrained, backend="onnx")
+    for backend in ONNX_FILES:  # asked for by name: refused
+        with pytest.raises(CheckpointError, match=r"exported from other weights.*export_onnx\.py"):
+            JointTagger.from_pretrained(retrained, backend=backend)
+    # not asked for: never run, and auto says why and runs the new weights on torch
+    tagger = JointTagger.from_pretrained(retrained)
+    assert tagger.backend == "torch" and "other weights" in tagger.backend_reason
+    expected = JointTagger.from_pretrained(tmp_path / "other", backend="torch").predict(TEXTS)
+    assert tagger.predict(TEXTS) == expected
 
 
 def test_the_server_answers_as_the_cli_with_an_onnx_backend(exported: Path, tmp_path: Path, capsys):
