@@ -4,14 +4,14 @@ in the same run on the same checkpoint, without it (a naive server that runs eac
     python benchmarks/bench_serve.py trained_models/bert-mix-2000-seed1
     python benchmarks/bench_serve.py trained_models/slm-demo --seconds 60
     python benchmarks/bench_serve.py trained_models/bert-mix-2000-seed1 --seconds 2     # a quick check that it runs
-    python benchmarks/bench_serve.py trained_models/bert-mix-2000-seed1-converted --server-flags='--backend onnx-int8' \
-        --naive-flags=''     # the ONNX int8 server against the naive torch server
+    python benchmarks/bench_serve.py trained_models/bert-demo --long-share 0    # short texts only
 
 Each client sends one text per request, back to back, for --seconds at each level, over its own keep-alive
 connection.  Texts: the lines of the MASSIVE calendar dev file (short voice commands; read here at run time) and
 long work emails from a generated dataset (headers, quoted replies, signatures), --long-share of the requests.
-The naive server is serve.py itself with --max-batch-size 1 --max-wait-ms 0: the same HTTP stack, queue and
-model code, so the difference is the batching alone.  Both servers are started and stopped by this script.
+The naive server is what one would write first: the torch model, each request alone (serve.py with --backend torch
+--max-batch-size 1 --max-wait-ms 0; --naive-flags replaces the backend flag).  The batched server is serve.py as a
+user starts it (the joint model on int8 when the checkpoint has its export).  Both are started and stopped here.
 
 Printed per server and level: texts/s, p50 and p99 latency in ms, refused or failed requests; per server its
 peak resident memory (VmHWM); and the load average before and after each level.  Run it on an idle machine: with
@@ -39,6 +39,7 @@ from small_lm.cli import HelpFormatter, add_option
 
 ROOT = Path(__file__).resolve().parents[1]
 NAIVE_FLAGS = ["--max-batch-size", "1", "--max-wait-ms", "0"]
+NAIVE_BACKEND = "--backend torch"
 
 
 @dataclass
@@ -108,6 +109,13 @@ class ServerProcess:
             return conn.getresponse().status == 200
         except OSError:
             return False
+
+    def backend(self) -> str:
+        """The backend its model runs on (GET /v1/models), or the family for a model without one (the SLM)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("GET", "/v1/models")
+        (model,) = json.loads(conn.getresponse().read())["models"]
+        return model.get("backend") or model["family"]
 
     def peak_memory_mib(self) -> float | None:
         try:
@@ -181,10 +189,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="a generated dataset (generate_dataset.py --backend offline) for long emails")  # fmt: skip
     p.add_argument("--long-share", type=float, default=0.2, help="share of requests that are long emails")
     p.add_argument("--long-min-chars", type=int, default=1000, help="what counts as a long email")
-    p.add_argument("--server-flags", default="", help="extra serve.py flags for both servers, e.g. '--bf16'")
-    p.add_argument("--naive-flags", default=None,
-                   help="the naive server's flags instead of --server-flags, e.g. '' to compare "
-                   "--server-flags '--backend onnx-int8' against the naive torch server")  # fmt: skip
+    p.add_argument("--server-flags", default="", help="extra serve.py flags for the batched server")
+    p.add_argument("--naive-flags", default=NAIVE_BACKEND,
+                   help="the naive server's flags besides its batch of one (default: '%(default)s')")  # fmt: skip
     p.add_argument("--no-naive", action="store_true", help="skip the naive server")
     args = p.parse_args(argv)
     levels = [int(n) for n in args.clients.split(",")]
@@ -200,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
 
     servers = [("batched", args.server_flags.split())]
     if not args.no_naive:
-        naive_flags = args.server_flags if args.naive_flags is None else args.naive_flags
-        servers.append(("naive", [*naive_flags.split(), *NAIVE_FLAGS]))
+        servers.append(("naive", [*args.naive_flags.split(), *NAIVE_FLAGS]))
     results: dict[str, list[Level]] = {}
     memory: dict[str, float | None] = {}
     for name, flags in servers:
         print(f"\nstarting the {name} server: serve.py {args.model} {' '.join(flags)}", flush=True)
         server = ServerProcess(args.model, flags)
+        print(f"  model on {server.backend()}", flush=True)
         try:
             results[name] = []
             for clients in levels:

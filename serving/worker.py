@@ -2,10 +2,12 @@
 
 Requests put their texts on the worker's queue and wait on one future per text.  The worker takes up to
 ``max_batch_size`` texts at a time and runs them through ``predict_messages`` on its own thread (loading and
-warm-up ran on that thread too, so one model is never used from two threads at once): one call per batch, or for
-an encoder one per group of texts of similar length (``length_groups``).  While a call
-runs, new texts queue up and form the next batch, so under load batches fill by themselves; an idle worker waits
-at most ``max_wait_s`` for company before it runs a lone text, which keeps one request's cost near one forward pass.
+warm-up ran on that thread too, so one model is never used from two threads at once), one call per batch: the joint
+model packs the windows of all of a call's texts into batches of similar length itself (``length_buckets`` in
+classification/reading.py), so voice commands and work emails from different requests share calls without
+padding each other.  While a call runs, new texts queue up and form the next batch, so under load batches fill by
+themselves; an idle worker waits at most ``max_wait_s`` for company before it runs a lone text, which keeps one
+request's cost near one forward pass.
 
 The queue is a deque rather than ``asyncio.Queue`` so that a request that gives up (timeout, client gone) can take
 its texts back out and free their places at once, instead of leaving dead entries that count against the limit.
@@ -51,23 +53,6 @@ def failed_prediction(text: str, source: dict[str, Any], err: BaseException) -> 
             "error": f"the model failed on this text ({reason})", "source": source}  # fmt: skip
 
 
-def length_groups(texts: list[str], ratio: float = 2.0, floor: int = 64) -> list[list[int]]:
-    """Indices of ``texts`` in groups of similar length: in length order, a group's longest text is at most
-    ``ratio`` times its shortest (texts under ``floor`` characters count as ``floor``).
-
-    An encoder's forward pass pads every row to the longest, so one work email among voice commands multiplies
-    their cost: a batch of 26 MASSIVE lines and 6 generated emails took 1.9 s of CPU in one joint-model call and
-    0.45 s in groups of this kind (0.2 s for 32 short lines alone; one torch thread, process CPU time)."""
-    groups: list[tuple[int, list[int]]] = []  # (shortest length, members)
-    for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):
-        n = max(len(texts[i]), floor)
-        if groups and n <= ratio * groups[-1][0]:
-            groups[-1][1].append(i)
-        else:
-            groups.append((n, [i]))
-    return [members for _, members in groups]
-
-
 class ModelWorker:
     def __init__(
         self,
@@ -78,13 +63,9 @@ class ModelWorker:
         max_wait_s: float,
         max_queue: int,
         metrics: Metrics,
-        group_by_length: bool = False,
         on_load_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.name, self._load_tagger = name, load
-        # Encoders (the joint model): split a batch into length groups, see length_groups.  Not for the SLM, whose
-        # generation keeps its rows busy token by token and would only run the groups one after another.
-        self.group_by_length = group_by_length
         self.max_batch_size, self.max_wait_s, self.max_queue = max_batch_size, max_wait_s, max_queue
         self.metrics, self.on_load_error = metrics, on_load_error
         self.tagger: Any = None
@@ -164,7 +145,9 @@ class ModelWorker:
             return
         self.ready = True
         self.metrics.model_ready.labels(self.name).set(1)
-        log.info("model %r ready (loaded and warmed up in %.1f s)", self.name, time.perf_counter() - started)
+        backend = getattr(self.tagger, "backend", None)
+        on = f" on {backend} ({self.tagger.backend_reason})" if backend else ""
+        log.info("model %r ready%s, loaded and warmed up in %.1f s", self.name, on, time.perf_counter() - started)
         while True:
             batch = await self._next_batch()
             if not batch:  # every text withdrawn while we waited
@@ -213,16 +196,6 @@ class ModelWorker:
         self.tagger = tagger
 
     def _predict(self, items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Predictions for a batch, in order; with ``group_by_length``, one model call per length group."""
-        if not self.group_by_length:
-            return self._predict_group(items)
-        results: list[dict[str, Any]] = [{}] * len(items)
-        for group in length_groups([text for text, _ in items]):
-            for i, result in zip(group, self._predict_group([items[i] for i in group]), strict=True):
-                results[i] = result
-        return results
-
-    def _predict_group(self, items: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         """Predictions for texts run in one call.  If the call fails, each text is run alone, so a text that breaks
         the model gets its own error and its neighbours their answers."""
         try:
@@ -233,4 +206,4 @@ class ModelWorker:
                 # The type only: an exception's message may quote the text, and texts are never logged.
                 log.warning("model %r failed on one text (%s)", self.name, type(err).__name__)
                 return [failed_prediction(*items[0], err)]
-            return [self._predict_group([item])[0] for item in items]
+            return [self._predict([item])[0] for item in items]

@@ -31,7 +31,6 @@ from slm_fixtures import build_tiny_model
 
 import serve
 from serving import ModelSpec, ServerSettings, create_app, load_served, parse_model_arg
-from serving.worker import length_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_EMAIL = (ROOT / "tests" / "fixtures" / "mail" / "pasted_raw.txt").read_text()
@@ -350,6 +349,53 @@ def test_a_full_queue_sheds_load_and_a_client_that_leaves_frees_its_place(needle
         assert served.metric("small_lm_texts_total", model="m") == 3  # the leaver's text never ran
 
 
+async def _post_all(host: str, port: int, bodies: list[bytes]) -> list[tuple[int, Any]]:
+    """Send every body at once, each on its own connection; (status, decoded body) of each, in order."""
+    import asyncio
+
+    async def post(body: bytes) -> tuple[int, Any]:
+        reader, writer = await asyncio.open_connection(host, port)
+        head = (f"POST /v1/extract HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+        writer.write(head.encode() + body)
+        await writer.drain()
+        response = await reader.read()  # to the end: the server closes after its answer
+        writer.close()
+        status_line, _, rest = response.partition(b"\r\n")
+        return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+    return await asyncio.gather(*(post(body) for body in bodies))
+
+
+def test_a_burst_of_512_requests_is_answered_in_full_and_the_queue_drains(needle_tagger):
+    """512 clients at once while the model is held: every request is either queued or, past --max-queue, refused
+    with 503 at once; when the model is let go, every queued one gets its own answer and nothing is left over."""
+    import asyncio
+
+    settings = ServerSettings(max_batch_size=32, max_wait_ms=2, max_queue=400)
+    texts = [f"burst {i} for {NEEDLE}" for i in range(512)]
+    with serving_gated(needle_tagger, settings) as (served, model):
+        model.gate.clear()
+        model.entered.clear()
+        bodies = [json.dumps({"texts": [text]}).encode() for text in texts]
+        burst = in_thread(lambda: asyncio.run(_post_all(served.host, served.port, bodies)))
+        until(model.entered.is_set, "a batch in the model")
+        until(lambda: served.metric("small_lm_http_requests_total", path="/v1/extract", code="503") >= 512 - 400 - 32,
+              "the requests past the queue refused")  # fmt: skip
+        model.gate.set()
+        answers = burst()
+        ok = [(text, body) for text, (status, body) in zip(texts, answers, strict=True) if status == 200]
+        refused = [body for status, body in answers if status == 503]
+        assert len(ok) + len(refused) == 512, "every request answered: 200, or 503 when the queue was full"
+        assert len(ok) >= 400, "the queue's 400 places (and the batch in the model) were all used"
+        assert all("limit 400" in body["detail"] for body in refused)
+        for text, body in ok:  # each answer is its own request's
+            assert body["results"][0]["text"] == text and "error" not in body["results"][0]
+        until(lambda: served.metric("small_lm_queue_depth", model="m") == 0, "the queue drained")
+        assert served.metric("small_lm_texts_total", model="m") == len(ok)
+        assert served.extract([f"after the burst, {NEEDLE}"])[0] == 200, "nothing stuck"
+
+
 def test_a_request_past_its_timeout_gets_504_and_leaves_the_queue(needle_tagger):
     settings = ServerSettings(max_batch_size=1, max_wait_ms=0, request_timeout=0.5)
     with serving_gated(needle_tagger, settings) as (served, model):
@@ -381,16 +427,6 @@ def test_a_text_that_breaks_the_model_fails_alone(needle_tagger, capsys):
         assert "the model failed on this text (RuntimeError" in broken["error"]
         assert served.metric("small_lm_batch_size_count", model="m") == 1  # the three went in as one batch
         assert served.metric("small_lm_text_errors_total", model="m") == 1
-
-
-def test_length_groups_keep_similar_lengths_together():
-    texts = ["a" * n for n in (1000, 10, 40, 300, 2100, 70, 120, 4000)]
-    groups = length_groups(texts)
-    assert sorted(i for g in groups for i in g) == list(range(len(texts)))  # every text once
-    for group in groups:
-        lengths = [max(len(texts[i]), 64) for i in group]
-        assert max(lengths) <= 2 * min(lengths)
-    assert [[len(texts[i]) for i in g] for g in groups] == [[10, 40, 70, 120], [300], [1000], [2100, 4000]]
 
 
 # --- security --------------------------------------------------------------------------------------------------------
