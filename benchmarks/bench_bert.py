@@ -49,7 +49,7 @@ ROWS = {  # name: (backend, bf16); None is the pipeline
     "infer_bert path, ONNX Runtime fp32": ("onnx", False),
     INT8: ("onnx-int8", False),
 }
-INT8_CHOICES = {  # name: export_onnx.quantize's keywords; the last is the export's own, the INT8 row
+INT8_CHOICES = {  # name: export_onnx.quantize's keywords; the fourth, the export's own, is the INT8 row
     "  int8: per-tensor, ORT's nodes": {"per_channel": False, "keep_fp32": False},
     "  int8: per-channel, ORT's nodes": {"per_channel": True, "keep_fp32": False},
     "  int8: per-tensor, export's nodes": {"per_channel": False, "keep_fp32": True},
@@ -132,10 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     examples = read_dataset_file(args.dataset)[0][args.split][: args.limit]
     texts = [x["text"] for x in examples]
     intents = JointConfig.from_pretrained(args.model).intents
-    if choose_backend(args.model)[0] != "onnx-int8":
+    backend, why = choose_backend(args.model)
+    if backend == "torch":  # no export of these weights
         from classification.export_onnx import export
 
-        print(f"{args.model}: {choose_backend(args.model)[1]}: exporting (export_onnx.py)")
+        print(f"{args.model}: {why}: exporting (export_onnx.py)")
         export(args.model)
     rows = {name: (row, args.model) for name, row in ROWS.items()}
     tmp = tempfile.TemporaryDirectory(prefix="bench-int8-")
