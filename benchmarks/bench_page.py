@@ -60,8 +60,10 @@ def contract_breaks(predictions: list[dict[str, Any]]) -> int:
     return broken
 
 
-def measure(folder: str, constrained: bool, sets: dict[str, list[dict]], batch_size: int) -> dict[str, float]:
-    tagger = load_tagger(folder, FAMILY, backend="torch")  # the recipe's figures, not a backend's
+def measure(
+    folder: str, constrained: bool, sets: dict[str, list[dict]], batch_size: int, backend: str = "torch"
+) -> dict[str, float]:
+    tagger = load_tagger(folder, FAMILY, backend=backend)
     meta = tagger.meta
     if not constrained:  # the same weights read with each word's argmax
         tagger = JointTagger(tagger.model, tagger.tokenizer, meta, constrained=False)
@@ -99,6 +101,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--massive", default=str(SHARED / "massive_calendar_dev.jsonl"), help="MASSIVE dev")
     p.add_argument("--argmax-too", action="store_true", help="also read each arm with per-word argmax decoding")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnx", "onnx-int8"],
+        default="torch",
+        help="run every checkpoint on this backend (the ONNX ones need the export train_bert.py writes)",
+    )
     p.add_argument("--output", type=Path, help="write the rows as JSON to this file")
     args = p.parse_args(argv)
 
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         for constrained in (True, False) if args.argmax_too else (True,):
             label = name + ("" if constrained else ", argmax decoding")
             for folder in folders.split(","):
-                for key, value in measure(folder, constrained, sets, args.batch_size).items():
+                for key, value in measure(folder, constrained, sets, args.batch_size, args.backend).items():
                     rows.setdefault(label, {}).setdefault(key, []).append(value)
     columns = list(next(iter(rows.values())))
     print("\n| arm | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))

@@ -24,11 +24,15 @@ import small_lm.runtime  # noqa: F401  (first: sets OMP_WAIT_POLICY, which must 
 
 # isort: split
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -75,6 +79,24 @@ def _stamp(path: Path, digest: str) -> None:
     del proto.metadata_props[:]
     proto.metadata_props.add(key=SOURCE_KEY, value=digest)
     onnx.save(proto, str(path))
+
+
+@contextlib.contextmanager
+def quiet_tools() -> Iterator[None]:
+    """Without the exporter's and quantizer's notes to their own developers (torchvision ops it skips, axis names it
+    merges, a pre-processing hint for image models), which read like problems to someone training a model."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx._internal.exporter._registration", "root")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def fp32_nodes(path: Path) -> dict[str, str]:
@@ -173,18 +195,19 @@ def export(folder: str | Path, dataset: str | Path | None = None, verbose: bool 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=folder, prefix=".onnx-export-") as tmp:
         staged = {backend: Path(tmp) / name for backend, name in ONNX_FILES.items()}
-        torch.onnx.export(
-            _Heads(model).eval(),
-            args,
-            str(staged["onnx"]),
-            input_names=list(names),
-            output_names=list(OUTPUT_NAMES),
-            dynamic_shapes={name: {0: batch, 1: seq} for name in names},
-            dynamo=True,
-            external_data=False,  # one self-contained file (a BERT-base is well under protobuf's 2 GB limit)
-            verbose=False,
-        )
-        kept = quantize(staged["onnx"], staged["onnx-int8"])
+        with quiet_tools():
+            torch.onnx.export(
+                _Heads(model).eval(),
+                args,
+                str(staged["onnx"]),
+                input_names=list(names),
+                output_names=list(OUTPUT_NAMES),
+                dynamic_shapes={name: {0: batch, 1: seq} for name in names},
+                dynamo=True,
+                external_data=False,  # one self-contained file (a BERT-base is well under protobuf's 2 GB limit)
+                verbose=False,
+            )
+            kept = quantize(staged["onnx"], staged["onnx-int8"])
         for path in staged.values():
             _stamp(path, digest)
         say(f"exported {paths['onnx'].name} and {paths['onnx-int8'].name} in {time.perf_counter() - start:.0f} s")

@@ -252,3 +252,18 @@ def test_the_server_answers_as_the_cli_with_an_onnx_backend(exported: Path, tmp_
     with serving([parse_model_arg(f"bare={bare}")], settings, ready=False) as served:
         until(lambda: served.call("GET", "/readyz")[2]["models"]["bare"].startswith("failed"), "load failure")
         assert "export_onnx.py" in served.call("GET", "/readyz")[2]["models"]["bare"]
+
+
+def test_the_server_runs_int8_without_being_told(exported: Path, tmp_path: Path, caplog):
+    from test_serve import serving
+
+    from serving import ServerSettings, parse_model_arg
+
+    cheap = with_cost(exported, tmp_path / "cheap", 0.0)
+    costly = with_cost(exported, tmp_path / "costly", INT8_BUDGET_POINTS + 0.1)
+    specs = [parse_model_arg(f"cheap={cheap}"), parse_model_arg(f"costly={costly}")]
+    with caplog.at_level("INFO", logger="serving"), serving(specs, ServerSettings(max_length=32)) as served:
+        models = {m["name"]: m for m in served.call("GET", "/v1/models")[2]["models"]}
+        assert served.extract(TEXTS[:2], "cheap")[0] == 200
+    assert models["cheap"]["backend"] == "onnx-int8" and models["costly"]["backend"] == "onnx"
+    assert "model 'cheap' ready on onnx-int8 (int8 lost" in caplog.text, "the log says which backend and why"
