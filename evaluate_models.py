@@ -377,6 +377,7 @@ def evaluate(argv: list[str] | None = None) -> dict[str, Any]:
                 file=sys.stderr,
             )
         metrics, rows = score(candidate, examples, args.batch_size)
+        metrics.update(candidate.extra)  # how it ran: the joint model's backend
         if not args.no_speed:
             metrics["speed"] = measure_speed(
                 candidate,

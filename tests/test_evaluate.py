@@ -141,7 +141,11 @@ def test_joint_checkpoint_end_to_end_with_outputs(trained_tiny: Path, jsonl: Pat
         assert (out / name).is_file(), name
     rows = [json.loads(line) for line in (out / f"predictions-{trained_tiny.name}.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
-    assert "entity micro-F1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "entity micro-F1" in captured.out
+    # trained with --no-onnx: no export, so torch, said on standard error and recorded with the scores
+    assert f"{trained_tiny.name}: backend torch (no ONNX export" in captured.err
+    assert json.loads((out / "metrics.json").read_text())["models"][trained_tiny.name]["backend"] == "torch"
 
 
 def test_not_a_checkpoint_is_a_clear_error(jsonl: Path, tmp_path: Path, capsys):
