@@ -207,11 +207,8 @@ def choose_backend(folder: str | Path, requested: str = "auto", bf16: bool = Fal
         )
     cost, budget = int8_cost(record), INT8_BUDGET_POINTS
     if cost is not None:
-        points = record["int8_cost_points"]
-        lost = (
-            f"int8 lost {points['entity_f1']:.2f} points of entity F1 and {points['intent_accuracy']:.2f} of intent "
-            f"accuracy against fp32 on validation"
-        )
+        f1, intent = (round(record["int8_cost_points"][k], 2) + 0.0 for k in ("entity_f1", "intent_accuracy"))
+        lost = f"int8 lost {f1:.2f} points of entity F1 and {intent:.2f} of intent accuracy against fp32 on validation"
     if "onnx-int8" in files and cost is not None and cost <= budget:
         return "onnx-int8", f"{lost}, within the budget of {budget}"
     if "onnx" in files:
