@@ -69,7 +69,7 @@ def load_checkpoint(folder: Path, backend: str = "auto") -> Candidate:
     model's, as infer_bert.py --backend).  Says on standard error which backend a joint model runs."""
     try:
         family = family_of(folder)
-        tagger = load_tagger(folder, backend=backend if family == JOINT_FAMILY else "auto")
+        tagger = load_tagger(folder, backend=backend)  # an SLM has one backend and ignores it
     except LoadError as err:
         raise CliError(str(err)) from None
     candidate = Candidate(folder.name, family, tagger, folder)

@@ -56,7 +56,7 @@ INT8_CHOICES = {  # name: export_onnx.quantize's keywords; the fourth, the expor
 }
 
 
-def int8_variant(model: str, name: str, choice: dict, tmp: Path) -> str:
+def int8_variant(model: str, choice: dict, tmp: Path) -> str:
     """A checkpoint folder whose model.int8.onnx is quantized with ``choice`` (the rest linked to ``model``'s)."""
     from classification.export_onnx import _stamp, quantize
     from classification.onnx_backend import SOURCE_KEY, read_export_record
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     tmp = tempfile.TemporaryDirectory(prefix="bench-int8-")
     if args.int8_choices:
         for name, choice in INT8_CHOICES.items():
-            rows[name] = (("onnx-int8", False), int8_variant(args.model, name, choice, Path(tmp.name)))
+            rows[name] = (("onnx-int8", False), int8_variant(args.model, choice, Path(tmp.name)))
     print(
         f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
         f"ONNX Runtime threads {physical_cores()}, {len(texts)} emails, best of {args.repeats}"

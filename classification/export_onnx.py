@@ -101,7 +101,7 @@ def quiet_tools() -> Iterator[None]:
 
 def fp32_nodes(path: Path) -> dict[str, str]:
     """The nodes of the fp32 graph that int8 keeps in fp32, with why.  Only the encoder's matrix products with a
-    weight matrix are quantized; of those, the two below stay fp32 (each measured in docs/speed.md)."""
+    weight matrix are quantized; of those, the ones below stay fp32 (each measured in docs/speed.md)."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
@@ -160,30 +160,24 @@ def measure_int8(folder: Path, dataset: Path) -> dict:
     return {"measured_on": f"{dataset} ({split}, {len(examples)} examples)", "scores": scores, "int8_cost_points": cost}
 
 
-def training_dataset(folder: Path) -> Path | None:
-    """The dataset the checkpoint was trained on, if it is still where training read it."""
-    try:
-        training = json.loads((folder / "config.json").read_text()).get("training") or {}
-    except (OSError, ValueError):
-        return None
-    path = Path(training.get("dataset") or "")
-    return path if training.get("dataset") and path.is_file() else None
-
-
 def export(folder: str | Path, dataset: str | Path | None = None, verbose: bool = True) -> list[Path]:
     """Write ``model.onnx``, ``model.int8.onnx`` and their record into the checkpoint ``folder``; the paths.
     int8 is measured on ``dataset`` (default: the one the checkpoint was trained on, if it is there)."""
     folder = Path(folder)
     say = print if verbose else (lambda *a, **k: None)
-    model, tokenizer, _ = load_checkpoint(folder)
+    model, tokenizer, meta = load_checkpoint(folder)
     # Eager attention: the graph of torch's SDPA guards fully masked rows with IsNaN and Where over every
     # batch x heads x length x length score, which took a quarter of ONNX Runtime's time on 256-token windows;
     # the eager graph adds the mask and takes the softmax (same logits within 1e-4; 1.6x faster there).
     model.encoder.set_attn_implementation("eager")
     digest = weights_digest(folder / WEIGHTS_FILE)
-    dataset = Path(dataset) if dataset else training_dataset(folder)
-    if dataset is not None and not dataset.is_file():
-        raise DatasetError(f"{dataset}: no such file (the dataset to measure int8 on)")
+    if dataset:
+        dataset = Path(dataset)
+        if not dataset.is_file():
+            raise DatasetError(f"{dataset}: no such file (the dataset to measure int8 on)")
+    else:  # the one it was trained on, if it is still where training read it
+        trained_on = Path(meta.get("dataset") or "")
+        dataset = trained_on if meta.get("dataset") and trained_on.is_file() else None
     paths = {backend: folder / name for backend, name in ONNX_FILES.items()}
     sample = tokenizer(["an example email to trace", "and a second"], padding=True, return_tensors="pt")
     names = input_names(model.config)

@@ -10,6 +10,7 @@ Nothing here imports onnxruntime until a session is made, so the torch path does
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -55,7 +56,14 @@ def export_command(folder: str | Path) -> str:
 
 
 def weights_digest(path: Path) -> str:
-    """SHA-256 of a weights file (a MiniLM's 90 MB hash in about a tenth of a second)."""
+    """SHA-256 of a weights file (a MiniLM's 90 MB hash in about a tenth of a second).  Remembered per file
+    version (inode, size, modification time), since choosing a backend and loading its export both check it."""
+    stat = Path(path).stat()
+    return _digest(str(Path(path).resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):

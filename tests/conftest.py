@@ -113,12 +113,12 @@ def tiny_bert(tmp_path: Path) -> Path:
     return save_tiny_bert(tmp_path / "tiny-bert")
 
 
-def train_tiny(tiny_bert: Path, tiny_dataset: Path, out: Path, *extra: str, onnx: bool = False) -> Path:
+def train_tiny(tiny_bert: Path, tiny_dataset: Path, out: Path, *extra: str) -> Path:
     """A tiny joint checkpoint in ``out``, trained for 2 epochs with ``train_bert.py``'s defaults and ``extra``;
-    without the ONNX export at the end unless ``onnx`` (it costs seconds, and most tests read torch)."""
+    without the ONNX export at the end (it costs seconds, and these tests read torch; test_bert's end-to-end test
+    covers the export)."""
     args = ["--dataset", str(tiny_dataset), "--model", str(tiny_bert), "--output-dir", str(out),
-            "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3", *([] if onnx else ["--no-onnx"]),
-            *extra]  # fmt: skip
+            "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3", "--no-onnx", *extra]  # fmt: skip
     assert train_bert.main(args) == 0, "train_bert.py failed: see its error line above"
     return out
 
